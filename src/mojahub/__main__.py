@@ -1,0 +1,3 @@
+from mojahub.cli import main
+
+main()

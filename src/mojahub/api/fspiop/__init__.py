@@ -1,0 +1,1 @@
+"""Thin FSPIOP routes (Starlette): parse, build a command, call a service, answer."""

@@ -1,0 +1,53 @@
+"""Composition root: settings → database → services → apps and background workers.
+
+Every context's service is built here and nowhere else; routes receive the ``Hub`` container.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from mojahub.kernel.clock import Clock, SystemClock
+from mojahub.settings import Settings
+from mojahub.storage.engine import Database, open_database
+
+BackgroundTask = Callable[[], Awaitable[None]]
+
+
+@dataclass
+class Hub:
+    settings: Settings
+    db: Database
+    clock: Clock
+    started_at: datetime
+    started_monotonic: float = field(default_factory=time.monotonic)
+    # Long-running coroutines (callback dispatcher, expiry sweeper, window auto-close) started by
+    # the server next to the HTTP apps; each stops when cancelled.
+    background: list[BackgroundTask] = field(default_factory=list)
+    # Hooks to close resources on shutdown (HTTP client sessions, ...).
+    closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+
+    async def close(self) -> None:
+        for closer in reversed(self.closers):
+            await closer()
+        await self.db.dispose()
+
+
+def build_hub(settings: Settings, *, clock: Clock | None = None) -> Hub:
+    clock = clock or SystemClock()
+    db = open_database(
+        settings.database_url,
+        pool_size=settings.db_pool_size,
+        max_overflow=settings.db_max_overflow,
+        statement_timeout_ms=settings.db_statement_timeout_ms,
+    )
+    hub = Hub(settings=settings, db=db, clock=clock, started_at=clock.now())
+    _wire_contexts(hub)
+    return hub
+
+
+def _wire_contexts(hub: Hub) -> None:
+    """Each context attaches its service (and background tasks) to the hub here."""

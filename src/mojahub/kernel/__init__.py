@@ -1,0 +1,1 @@
+"""Pure building blocks: money, ids, clock, error catalogue. No I/O, no async."""

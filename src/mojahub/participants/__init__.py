@@ -1,0 +1,1 @@
+"""DFSPs and the hub: participants, currencies, accounts, endpoints, NDC limits, funds in/out."""

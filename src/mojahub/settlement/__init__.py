@@ -1,0 +1,1 @@
+"""Settlement: models, windows, settlements, multilateral net, reports."""

@@ -1,0 +1,1 @@
+"""Engine, schema metadata, outbox enqueue and migrations. Knows no business rule."""

@@ -1,0 +1,116 @@
+"""The transactional outbox: whatever a participant must hear is written in the same database
+transaction as the state change that causes it (ARCHITECTURE: "Callbacks go through a
+transactional outbox"). The dispatcher in ``mojahub.callbacks`` claims and delivers the rows.
+
+A message names its recipient (an FSP id) and the endpoint type to deliver to; the URL is resolved
+from the recipient's registered endpoint template at send time, with ``params`` substituted for
+``{{key}}`` placeholders. ``path`` is the FSPIOP path of the request (``/transfers/{id}/error``):
+it is appended to base-URL endpoint types (quotes, transaction requests, ...) and is the
+``FSPIOP-URI`` of hub-originated callbacks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import (
+    JSON,
+    Column,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Table,
+    Text,
+    insert,
+)
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from mojahub.storage.metadata import BigIntPK, UtcDateTime, metadata
+
+PENDING = "PENDING"
+DELIVERED = "DELIVERED"
+FAILED = "FAILED"
+
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("id", BigIntPK, primary_key=True, autoincrement=True),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("due_at", UtcDateTime, nullable=False),
+    Column("claimed_until", UtcDateTime, nullable=True),
+    Column("state", String(16), nullable=False, default=PENDING),
+    Column("recipient", String(32), nullable=False),
+    Column("endpoint_type", String(64), nullable=False),
+    Column("method", String(8), nullable=False),
+    Column("path", String(1024), nullable=False),
+    Column("params", JSON, nullable=False),
+    Column("headers", JSON, nullable=False),
+    Column("body", LargeBinary, nullable=True),
+    Column("request_id", String(128), nullable=True),
+    # Who should hear about it if the message cannot be delivered (e.g. the requester of a
+    # forwarded GET /parties gets an error callback); None for hub-originated notifications.
+    Column("origin", String(32), nullable=True),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("last_error", Text, nullable=True),
+    Column("delivered_at", UtcDateTime, nullable=True),
+    Index("ix_outbox_due", "state", "due_at"),
+    Index("ix_outbox_request", "request_id"),
+)
+
+callback_attempt = Table(
+    "callback_attempt",
+    metadata,
+    Column("id", BigIntPK, primary_key=True, autoincrement=True),
+    Column("outbox_id", BigIntPK, nullable=False),
+    Column("request_id", String(128), nullable=True),
+    Column("attempted_at", UtcDateTime, nullable=False),
+    Column("url", Text, nullable=True),
+    Column("status", Integer, nullable=True),
+    Column("latency_ms", Integer, nullable=True),
+    Column("error", Text, nullable=True),
+    Index("ix_callback_attempt_outbox", "outbox_id"),
+    Index("ix_callback_attempt_request", "request_id"),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class OutboundMessage:
+    recipient: str
+    endpoint_type: str
+    method: str
+    path: str
+    headers: Mapping[str, str]
+    body: bytes | None
+    params: Mapping[str, str] = field(default_factory=dict)
+    request_id: str | None = None
+    origin: str | None = None
+
+
+async def enqueue(conn: AsyncConnection, messages: Sequence[OutboundMessage], *, now: datetime) -> None:
+    """Write messages to the outbox inside the caller's transaction."""
+    if not messages:
+        return
+    await conn.execute(
+        insert(outbox),
+        [
+            {
+                "created_at": now,
+                "due_at": now,
+                "state": PENDING,
+                "recipient": m.recipient,
+                "endpoint_type": m.endpoint_type,
+                "method": m.method,
+                "path": m.path,
+                "params": dict(m.params),
+                "headers": dict(m.headers),
+                "body": m.body,
+                "request_id": m.request_id,
+                "origin": m.origin,
+                "attempts": 0,
+            }
+            for m in messages
+        ],
+    )

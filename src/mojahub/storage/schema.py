@@ -1,0 +1,10 @@
+"""Imports every context's tables so ``metadata`` holds the whole schema (migrations, tests)."""
+
+from __future__ import annotations
+
+import mojahub.participants.tables
+import mojahub.settlement.tables
+import mojahub.storage.outbox  # noqa: F401
+from mojahub.storage.metadata import metadata
+
+__all__ = ["metadata"]
