@@ -21,7 +21,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
-from mojahub.storage.metadata import BigIntPK, UtcDateTime, metadata
+from mojahub.storage.metadata import UtcDateTime, metadata
 
 participant = Table(
     "participant",
@@ -57,34 +57,6 @@ account = Table(
     Column("created_at", UtcDateTime, nullable=False),
     Column("created_by", String(128), nullable=False, default="unknown"),
     UniqueConstraint("participant_id", "currency", "ledger_account_type_id", name="uq_account_owner_type"),
-)
-
-# The balance of an account: the row locked by every position change (one row per account).
-# value: positive = the DFSP owes the scheme (net debit); settlement accounts go negative on funds in.
-position = Table(
-    "position",
-    metadata,
-    Column("account_id", Integer, ForeignKey("account.id"), primary_key=True),
-    Column("value", BigInteger, nullable=False, default=0),
-    Column("reserved_value", BigInteger, nullable=False, default=0),
-    Column("changed_at", UtcDateTime, nullable=False),
-)
-
-# Every change of a position: immutable, tied to the transfer (or funds/settlement transfer) that
-# caused it. Positions can be rebuilt from these rows: value = sum(change) per account.
-ledger_entry = Table(
-    "ledger_entry",
-    metadata,
-    Column("id", BigIntPK, primary_key=True, autoincrement=True),
-    Column("account_id", Integer, ForeignKey("account.id"), nullable=False),
-    Column("transfer_id", String(64), nullable=False),
-    Column("entry_type", String(32), nullable=False),
-    Column("change", BigInteger, nullable=False),
-    Column("value_after", BigInteger, nullable=False),
-    Column("reserved_after", BigInteger, nullable=False, default=0),
-    Column("created_at", UtcDateTime, nullable=False),
-    Index("ix_ledger_entry_account", "account_id", "id"),
-    Index("ix_ledger_entry_transfer", "transfer_id"),
 )
 
 # Net debit cap and other limits: a new row per adjustment, the previous one deactivated.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import mojahub.ledger.tables
 import mojahub.participants.tables
 import mojahub.settlement.tables
 import mojahub.storage.outbox  # noqa: F401
