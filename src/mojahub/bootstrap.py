@@ -5,6 +5,7 @@ Every context's service is built here and nowhere else; routes receive the ``Hub
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -29,6 +30,16 @@ class Hub:
     background: list[BackgroundTask] = field(default_factory=list)
     # Hooks to close resources on shutdown (HTTP client sessions, ...).
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    # Set by ``notify_outbox``; the callback dispatcher waits on it between polls.
+    outbox_wakeup: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def notify_outbox(self) -> None:
+        """Wake the callback dispatcher now. Call it AFTER the transaction that enqueued outbox
+        messages has committed (e.g. in the route, after the service returned), so callbacks leave
+        at once instead of at the next poll (``callback_poll_interval_s``). Safe to call any
+        number of times; a context service that cannot see the Hub takes this bound method as a
+        plain ``Callable[[], None]`` at wiring time."""
+        self.outbox_wakeup.set()
 
     async def close(self) -> None:
         for closer in reversed(self.closers):
