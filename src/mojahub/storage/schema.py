@@ -5,7 +5,8 @@ from __future__ import annotations
 import mojahub.ledger.tables
 import mojahub.participants.tables
 import mojahub.settlement.tables
-import mojahub.storage.outbox  # noqa: F401
+import mojahub.storage.outbox
+import mojahub.transfers.tables  # noqa: F401
 from mojahub.storage.metadata import metadata
 
 __all__ = ["metadata"]
