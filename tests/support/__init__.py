@@ -1,0 +1,1 @@
+"""Reusable test helpers (loopback DFSP servers, hub runners)."""
