@@ -13,13 +13,14 @@ from typing import Any
 
 from aiohttp import web
 
+from mojahub.kernel import ilp
 from mojahub.kernel.errors import ErrorCode, error_body
 from mojahub.kernel.money import AmountError, parse_amount
 from mojahub.kernel.timefmt import format_iso
-from mojahub.sim import ilp
 from mojahub.sim.config import Mode, Party
 from mojahub.sim.core import SimCore, fspiop_error, missing, read_json
 from mojahub.sim.events import RECEIVED
+from mojahub.sim.ilp import minor_units, party_address
 
 MAX_PAYEE_TRANSFERS = 10_000
 
@@ -130,9 +131,9 @@ class PayeeSide:
         }
         if quote.get("note"):
             transaction["note"] = quote["note"]
-        account = f"{self.core.config.ilp_address_prefix}.{str(id_type).lower()}.{id_value}"
-        packet = ilp.transaction_packet(transaction, amount_minor=ilp.minor_units(units, currency), account=account)
-        condition = ilp.condition_for(ilp.fulfilment_for(self.secret, packet))
+        account = party_address(self.core.config.ilp_address_prefix, str(id_type), str(id_value))
+        packet = ilp.payment_packet(minor_units(units, currency), account, transaction)
+        _fulfilment, condition = ilp.condition_pair(self.secret, packet)
         expiration = self.core.now() + timedelta(seconds=self.core.config.quote_expiry_s)
         answer = {
             "transferAmount": {"amount": amount["amount"], "currency": currency},
@@ -162,7 +163,7 @@ class PayeeSide:
         packet = str(transfer["ilpPacket"])
         try:
             transaction = ilp.transaction_from_packet(packet)
-        except ilp.IlpPacketError as exc:
+        except ilp.IlpError as exc:
             await self.core.send("PUT", f"/transfers/{transfer_id}/error",
                                  error_body(ErrorCode.VALIDATION_ERROR.code, f"unreadable ILP packet: {exc}"),
                                  destination=requester)
@@ -181,8 +182,8 @@ class PayeeSide:
                                  destination=requester)
             self._track(transfer_id, "ABORTED")
             return
-        fulfilment = ilp.fulfilment_for(self.secret, packet)
-        if ilp.condition_for(fulfilment) != transfer["condition"]:
+        fulfilment, condition = ilp.condition_pair(self.secret, packet)
+        if condition != str(transfer["condition"]).rstrip("="):
             # Not a packet this DFSP quoted (or a different secret): refuse rather than guess.
             await self.core.send("PUT", f"/transfers/{transfer_id}/error",
                                  error_body(ErrorCode.PAYEE_FSP_REJECTED_TXN.code,
@@ -191,7 +192,7 @@ class PayeeSide:
             self._track(transfer_id, "ABORTED")
             return
         if mode is Mode.WRONG_FULFILMENT:
-            fulfilment = ilp.b64url(hashlib.sha256(b"not-the-fulfilment:" + transfer_id.encode()).digest())
+            fulfilment = ilp.b64url_encode(hashlib.sha256(b"not-the-fulfilment:" + transfer_id.encode()).digest())
         state = "RESERVED" if mode is Mode.RESERVE else "COMMITTED"
         answer = {"fulfilment": fulfilment, "completedTimestamp": format_iso(self.core.now()), "transferState": state}
         self._track(transfer_id, "RESERVED")

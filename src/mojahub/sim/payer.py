@@ -23,10 +23,10 @@ import orjson
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from mojahub.kernel import ilp
 from mojahub.kernel.errors import ErrorCode, error_body
 from mojahub.kernel.money import AmountError, format_amount, number_to_units
 from mojahub.kernel.timefmt import format_iso
-from mojahub.sim import ilp
 from mojahub.sim.core import SimCore, fspiop_error, read_json
 from mojahub.sim.events import RECEIVED
 
@@ -243,6 +243,7 @@ class PayerSide:
         t = self._new(req)
         t.transaction_id = transaction_id
         t.party = body.get("payee")
+        t.payee_fsp = req.to.fsp_id
         await self._after_party(t)
 
     async def request_to_pay(self, *, payee_id: tuple[str, str], payer_id: tuple[str, str], payer_fsp: str,
@@ -416,7 +417,7 @@ class PayerSide:
         fulfilment = answer.get("fulfilment")
         if state != "COMMITTED":
             self._fail(t, "transfer", error_body(ErrorCode.PAYEE_REJECTED_TXN.code, f"transfer state {state}"))
-        elif not isinstance(fulfilment, str) or ilp.condition_for(fulfilment) != quote.get("condition"):
+        elif not isinstance(fulfilment, str) or not _fulfils(fulfilment, str(quote.get("condition"))):
             # SDK behaviour: the payer checks the fulfilment against the condition it sent.
             self._fail(t, "transfer", error_body(ErrorCode.VALIDATION_ERROR.code, "fulfilment does not match"))
         else:
@@ -478,3 +479,10 @@ class PayerSide:
 
 def _json(value: Any, status: int) -> web.Response:
     return web.Response(body=orjson.dumps(value), status=status, content_type="application/json")
+
+
+def _fulfils(fulfilment: str, condition: str) -> bool:
+    try:
+        return ilp.fulfilment_matches(fulfilment, condition)
+    except ilp.IlpError:
+        return False
