@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from mojahub.fspiop.participants_directory import ParticipantDirectory
 from mojahub.kernel.clock import Clock, SystemClock
 from mojahub.settings import Settings
 from mojahub.storage.engine import Database, open_database
@@ -32,6 +33,10 @@ class Hub:
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     # Set by ``notify_outbox``; the callback dispatcher waits on it between polls.
     outbox_wakeup: asyncio.Event = field(default_factory=asyncio.Event)
+    # Run once by the server before it serves (e.g. create the hub participant if missing).
+    startup: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    # "Is FSP X known and active?" for FSPIOP routes (cached; see fspiop.participants_directory).
+    participants: ParticipantDirectory = field(init=False)
 
     def notify_outbox(self) -> None:
         """Wake the callback dispatcher now. Call it AFTER the transaction that enqueued outbox
@@ -62,3 +67,15 @@ def build_hub(settings: Settings, *, clock: Clock | None = None) -> Hub:
 
 def _wire_contexts(hub: Hub) -> None:
     """Each context attaches its service (and background tasks) to the hub here."""
+    _wire_participants(hub)
+
+
+def _wire_participants(hub: Hub) -> None:
+    from mojahub.participants import service as participants_service
+
+    hub.participants = ParticipantDirectory(hub.db, ttl_s=hub.settings.participant_cache_ttl_s)
+
+    async def ensure_hub_participant() -> None:
+        await participants_service.ensure_hub_participant(hub.db, hub.settings.hub_name, now=hub.clock.now())
+
+    hub.startup.append(ensure_hub_participant)

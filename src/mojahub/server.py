@@ -62,6 +62,8 @@ async def serve_hub(hub: Hub, fspiop_sock: socket.socket, admin_sock: socket.soc
     from mojahub.api.fspiop.app import build_fspiop_app
 
     stop = stop or asyncio.Event()
+    for hook in hub.startup:  # e.g. create the hub participant (idempotent)
+        await hook()
     fspiop = uvicorn.Server(_uvicorn_config(build_fspiop_app(hub), hub.settings))
     admin = uvicorn.Server(_uvicorn_config(build_admin_app(hub), hub.settings))
     for server in (fspiop, admin):

@@ -64,6 +64,9 @@ class Settings(BaseSettings):
 
     # Operator API
     page_size_max: int = Field(default=1000, ge=1)
+    participant_cache_ttl_s: float = Field(
+        default=1.0, ge=0, description="FSPIOP edge cache of participant existence/activity (0: no cache)"
+    )
 
     @property
     def is_sqlite(self) -> bool:

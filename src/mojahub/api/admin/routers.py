@@ -5,6 +5,9 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from mojahub.api.admin import health
+from mojahub.api.admin import misc as misc_api
+from mojahub.api.admin import participants as participants_api
+from mojahub.api.admin import settlement_models as settlement_models_api
 from mojahub.api.admin import transactions as transactions_api
 from mojahub.bootstrap import Hub
 
@@ -12,5 +15,8 @@ from mojahub.bootstrap import Hub
 def all_routers(hub: Hub) -> list[APIRouter]:
     return [
         health.router(hub),
+        participants_api.router(hub),
+        settlement_models_api.router(hub),
+        misc_api.router(hub),
         transactions_api.router(hub),
     ]
