@@ -67,6 +67,7 @@ def build_hub(settings: Settings, *, clock: Clock | None = None) -> Hub:
 
 def _wire_contexts(hub: Hub) -> None:
     """Each context attaches its service (and background tasks) to the hub here."""
+    _wire_callbacks(hub)
     _wire_participants(hub)
 
 
@@ -79,3 +80,15 @@ def _wire_participants(hub: Hub) -> None:
         await participants_service.ensure_hub_participant(hub.db, hub.settings.hub_name, now=hub.clock.now())
 
     hub.startup.append(ensure_hub_participant)
+
+
+
+def _wire_callbacks(hub: Hub) -> None:
+    """The outbox dispatcher (callbacks to DFSPs), woken by ``hub.notify_outbox()``."""
+    if not hub.settings.callback_dispatch_enabled:
+        return
+    from mojahub.callbacks.dispatcher import Dispatcher
+
+    dispatcher = Dispatcher(hub.settings, hub.db, hub.clock, wakeup=hub.outbox_wakeup)
+    hub.background.append(dispatcher.run)
+    hub.closers.append(dispatcher.close)

@@ -41,6 +41,9 @@ class Settings(BaseSettings):
     callback_poll_interval_s: float = Field(default=0.05, gt=0)
     callback_concurrency: int = Field(default=200, ge=1)
     callback_per_host_connections: int = Field(default=64, ge=1)
+    callback_dispatch_enabled: bool = Field(default=True, description="run the outbox dispatcher in this process")
+    callback_endpoint_cache_s: float = Field(default=2.0, ge=0, description="endpoint template cache TTL")
+    callback_backlog_interval_s: float = Field(default=5.0, gt=0, description="outbox backlog gauge refresh")
 
     # Transfers
     expiry_sweep_interval_s: float = Field(default=0.5, gt=0)

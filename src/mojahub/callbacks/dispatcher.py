@@ -1,0 +1,426 @@
+"""The outbox dispatcher: claims due outbox messages, sends them to the recipient's registered
+endpoint with one pooled aiohttp session, records every attempt, retries with bounded backoff.
+
+Delivery rules (ARCHITECTURE "Callbacks go through a transactional outbox"; fspiop.md §1.1, §10):
+
+* 2xx → DELIVERED. Network errors, timeouts and 5xx → retried after
+  ``min(backoff_base * 2**(n-1), backoff_max)`` until ``callback_attempts_max`` attempts, then
+  FAILED. Any other status (3xx, 4xx) → FAILED at once: the API says not to retry those.
+* No endpoint of the type registered (or no such participant, or a template that renders no
+  usable URL) → FAILED with a clear error.
+* A forwarded request that ends FAILED (and is not itself an error callback) makes the hub tell
+  the message's ``origin`` with ``PUT {path}/error``: 3201 when there was no endpoint, 1001 when
+  the destination could not be reached or refused it. That error callback is enqueued in the same
+  transaction that records the failure.
+
+Sending is concurrent per message with a global bound (``callback_concurrency``) and a bound per
+recipient (``callback_per_host_connections``): recipients at their bound are left out of the next
+claim, so a slow or dead DFSP cannot take every slot and delay callbacks to the others.
+
+Several dispatchers (worker processes) share one database safely (see ``store``); delivery is
+at-least-once: a message is sent again only if its claimer died (or stalled past
+``callback_lease_s``) between sending and recording, which FSPIOP receivers tolerate.
+
+Wake-up: every ``callback_poll_interval_s``, or at once when ``wakeup`` is set — the Hub's
+``notify_outbox()`` sets it after a commit that enqueued messages.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections import Counter as Tally
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import aiohttp
+import structlog
+from sqlalchemy.exc import SQLAlchemyError
+
+from mojahub.callbacks import metrics, store
+from mojahub.callbacks.render import undeliverable_error
+from mojahub.callbacks.store import AttemptRecord, ClaimedMessage
+from mojahub.callbacks.templates import UrlContext, render_url
+from mojahub.kernel.clock import Clock
+from mojahub.kernel.errors import ErrorCode
+from mojahub.participants.service import endpoint_value, find_participant
+from mojahub.settings import Settings
+from mojahub.storage.engine import Database
+from mojahub.storage.outbox import DELIVERED, FAILED, PENDING, OutboundMessage, enqueue
+
+log = structlog.get_logger(__name__)
+
+# Errors that mean "the database did not answer this time": the dispatcher logs them and tries
+# again at the next poll; anything else is a bug and propagates.
+_DB_ERRORS = (SQLAlchemyError, OSError, asyncio.TimeoutError)
+_MAX_ERROR_TEXT = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class _Endpoint:
+    template: str | None
+    problem: str | None  # why there is no template, for the record
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        settings: Settings,
+        db: Database,
+        clock: Clock,
+        *,
+        wakeup: asyncio.Event | None = None,
+    ) -> None:
+        self.settings = settings
+        self.db = db
+        self.clock = clock
+        self.wakeup = wakeup or asyncio.Event()
+        self._session: aiohttp.ClientSession | None = None
+        self._in_flight: dict[int, ClaimedMessage] = {}
+        self._per_recipient: Tally[str] = Tally()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._slot_freed = asyncio.Event()
+        self._records: list[AttemptRecord] = []
+        self._records_ready = asyncio.Event()
+        self._endpoints: dict[tuple[str, str], tuple[str, float]] = {}
+        self._backlog_at = 0.0
+        self._stopping = False
+
+    # --- lifecycle ------------------------------------------------------------------------
+
+    def _make_session(self) -> aiohttp.ClientSession:
+        s = self.settings
+        connector = aiohttp.TCPConnector(
+            limit=s.callback_concurrency,
+            limit_per_host=s.callback_per_host_connections,
+            keepalive_timeout=30,
+            enable_cleanup_closed=True,
+        )
+        timeout = aiohttp.ClientTimeout(
+            total=s.callback_timeout_s,
+            sock_connect=s.callback_connect_timeout_s,
+        )
+        # FSPIOP: callbacks carry no Accept (conformance-notes §0); Content-Type is exactly the
+        # stored one, never aiohttp's octet-stream default.
+        return aiohttp.ClientSession(
+            connector=connector,
+            timeout=timeout,
+            skip_auto_headers=("Accept", "Content-Type"),
+            auto_decompress=False,
+        )
+
+    async def run(self) -> None:
+        """Deliver until cancelled (a ``Hub.background`` task)."""
+        self._session = self._make_session()
+        recorder = asyncio.create_task(self._record_loop(), name="callbacks-recorder")
+        try:
+            await self._claim_loop()
+        finally:
+            self._stopping = True
+            await self._shutdown(recorder)
+
+    async def close(self) -> None:
+        """Close the HTTP session (a ``Hub.closers`` hook; ``run`` also closes it on exit)."""
+        if self._session is not None and not self._session.closed:
+            await self._session.close()
+
+    async def _shutdown(self, recorder: asyncio.Task[None]) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        recorder.cancel()
+        await asyncio.gather(recorder, return_exceptions=True)
+        unsent = list(self._in_flight.values())
+        try:
+            await self._flush_records()
+            if unsent:
+                async with self.db.write() as conn:
+                    await store.release(conn, unsent)
+        except _DB_ERRORS:
+            log.warning("callbacks.shutdown_release_failed", messages=len(unsent))
+        await self.close()
+
+    # --- claiming -------------------------------------------------------------------------
+
+    async def _claim_loop(self) -> None:
+        s = self.settings
+        while True:
+            free = s.callback_concurrency - len(self._in_flight)
+            if free <= 0:
+                self._slot_freed.clear()
+                await self._slot_freed.wait()
+                continue
+            want = min(free, s.callback_batch_size)
+            self.wakeup.clear()
+            try:
+                claimed = await self._claim(want)
+                await self._refresh_backlog()
+            except _DB_ERRORS:
+                log.exception("callbacks.claim_failed")
+                await asyncio.sleep(s.callback_poll_interval_s)
+                continue
+            if len(claimed) >= want:
+                await asyncio.sleep(0)  # more may be due: claim again, letting senders run
+                continue
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.wakeup.wait(), timeout=s.callback_poll_interval_s)
+
+    async def _claim(self, want: int) -> list[ClaimedMessage]:
+        cap = self.settings.callback_per_host_connections
+        saturated = [r for r, n in self._per_recipient.items() if n >= cap]
+        now = self.clock.now()
+        lease_until = now + timedelta(seconds=self.settings.callback_lease_s)
+        async with self.db.write() as conn:
+            claimed = await store.claim(
+                conn,
+                now=now,
+                lease_until=lease_until,
+                limit=want,
+                exclude_recipients=saturated,
+                skip_locked=self.db.is_postgres,
+            )
+        if not claimed:
+            return []
+        # A recipient may not take more than its bound, even within one batch.
+        room = {r: cap - n for r, n in self._per_recipient.items()}
+        keep: list[ClaimedMessage] = []
+        give_back: list[ClaimedMessage] = []
+        for m in claimed:
+            left = room.get(m.recipient, cap)
+            if left > 0:
+                keep.append(m)
+                room[m.recipient] = left - 1
+            else:
+                give_back.append(m)
+        if give_back:
+            async with self.db.write() as conn:
+                await store.release(conn, give_back)
+        endpoints = await self._resolve([(m.recipient, m.endpoint_type) for m in keep])
+        for m in keep:
+            self._start(m, endpoints[(m.recipient, m.endpoint_type)])
+        return claimed
+
+    def _start(self, message: ClaimedMessage, endpoint: _Endpoint) -> None:
+        self._in_flight[message.id] = message
+        self._per_recipient[message.recipient] += 1
+        metrics.CALLBACKS_IN_FLIGHT.inc()
+        task = asyncio.create_task(self._deliver(message, endpoint), name=f"callback-{message.id}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _finish(self, message: ClaimedMessage) -> None:
+        self._in_flight.pop(message.id, None)
+        self._per_recipient[message.recipient] -= 1
+        if self._per_recipient[message.recipient] <= 0:
+            del self._per_recipient[message.recipient]
+        metrics.CALLBACKS_IN_FLIGHT.dec()
+        self._slot_freed.set()
+
+    async def _refresh_backlog(self) -> None:
+        mono = time.monotonic()
+        if mono - self._backlog_at < self.settings.callback_backlog_interval_s:
+            return
+        self._backlog_at = mono
+        async with self.db.read() as conn:
+            metrics.OUTBOX_BACKLOG.set(await store.backlog(conn))
+
+    # --- endpoints ------------------------------------------------------------------------
+
+    async def _resolve(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], _Endpoint]:
+        """The endpoint template of each (recipient, type), from a short-lived cache or one read."""
+        mono = time.monotonic()
+        ttl = self.settings.callback_endpoint_cache_s
+        out: dict[tuple[str, str], _Endpoint] = {}
+        missing: list[tuple[str, str]] = []
+        for key in dict.fromkeys(keys):
+            cached = self._endpoints.get(key)
+            if cached is not None and cached[1] > mono:
+                out[key] = _Endpoint(cached[0], None)
+            else:
+                missing.append(key)
+        if not missing:
+            return out
+        async with self.db.read() as conn:
+            for fsp, endpoint_type in missing:
+                template = await endpoint_value(conn, fsp, endpoint_type)
+                if template is not None and template.strip():
+                    out[(fsp, endpoint_type)] = _Endpoint(template, None)
+                    if ttl > 0:
+                        self._endpoints[(fsp, endpoint_type)] = (template, mono + ttl)
+                elif await find_participant(conn, fsp) is None:
+                    out[(fsp, endpoint_type)] = _Endpoint(None, f"{fsp} is not a participant of this hub")
+                else:
+                    out[(fsp, endpoint_type)] = _Endpoint(None, f"{fsp} has no {endpoint_type} endpoint registered")
+        return out
+
+    def forget_endpoints(self) -> None:
+        """Drop cached endpoint templates (after an operator changed them)."""
+        self._endpoints.clear()
+
+    # --- sending --------------------------------------------------------------------------
+
+    async def _deliver(self, message: ClaimedMessage, endpoint: _Endpoint) -> None:
+        try:
+            record = await self._attempt(message, endpoint)
+        except asyncio.CancelledError:
+            raise
+        else:
+            self._records.append(record)
+            self._records_ready.set()
+        finally:
+            self._finish(message)
+
+    async def _attempt(self, message: ClaimedMessage, endpoint: _Endpoint) -> AttemptRecord:
+        now = self.clock.now()
+        if endpoint.template is None:
+            metrics.CALLBACK_ATTEMPTS.labels("no_endpoint").inc()
+            return self._verdict(message, now, url=None, status=None, latency_ms=None,
+                                 error=f"undeliverable: {endpoint.problem}", retry=False)
+        url = render_url(
+            endpoint.template,
+            message.endpoint_type,
+            UrlContext(message.recipient, message.path, message.params, message.request_id),
+        )
+        if not url.startswith(("http://", "https://")):
+            metrics.CALLBACK_ATTEMPTS.labels("no_endpoint").inc()
+            return self._verdict(message, now, url=url, status=None, latency_ms=None,
+                                 error=f"undeliverable: {message.endpoint_type} of {message.recipient} "
+                                       f"is not an http(s) URL", retry=False)
+        assert self._session is not None
+        started = time.perf_counter()
+        status: int | None = None
+        error: str | None = None
+        outcome: str
+        try:
+            async with self._session.request(
+                message.method,
+                url,
+                data=message.body,
+                headers=dict(message.headers),
+                allow_redirects=False,
+            ) as resp:
+                await resp.read()
+                status = resp.status
+        except TimeoutError:
+            error = f"timeout after {self.settings.callback_timeout_s}s"
+            outcome = "timeout"
+        except aiohttp.InvalidURL as exc:
+            error = f"undeliverable: invalid URL {exc}"
+            outcome = "no_endpoint"
+        except (aiohttp.ClientError, OSError) as exc:
+            error = f"{type(exc).__name__}: {exc}"
+            outcome = "network_error"
+        latency = time.perf_counter() - started
+        latency_ms = int(latency * 1000)
+        metrics.CALLBACK_LATENCY.observe(latency)
+        if status is not None:
+            if 200 <= status < 300:
+                metrics.CALLBACK_ATTEMPTS.labels("delivered").inc()
+                return self._verdict(message, now, url=url, status=status, latency_ms=latency_ms,
+                                     error=None, retry=False, delivered=True)
+            retry = status >= 500
+            outcome = "http_5xx" if retry else ("http_4xx" if 400 <= status < 500 else "http_other")
+            metrics.CALLBACK_ATTEMPTS.labels(outcome).inc()
+            return self._verdict(message, now, url=url, status=status, latency_ms=latency_ms,
+                                 error=f"HTTP {status}", retry=retry)
+        metrics.CALLBACK_ATTEMPTS.labels(outcome).inc()
+        return self._verdict(message, now, url=url, status=None, latency_ms=latency_ms,
+                             error=(error or "error")[:_MAX_ERROR_TEXT], retry=outcome != "no_endpoint")
+
+    def _verdict(
+        self,
+        message: ClaimedMessage,
+        now: datetime,
+        *,
+        url: str | None,
+        status: int | None,
+        latency_ms: int | None,
+        error: str | None,
+        retry: bool,
+        delivered: bool = False,
+    ) -> AttemptRecord:
+        attempt_no = message.attempts + 1
+        if delivered:
+            next_state, due = DELIVERED, now
+        elif retry and attempt_no < self.settings.callback_attempts_max:
+            next_state, due = PENDING, now + timedelta(seconds=self.backoff_s(attempt_no))
+        else:
+            next_state, due = FAILED, now
+        return AttemptRecord(message, now, url, status, latency_ms, error, next_state, due)
+
+    def backoff_s(self, attempt_no: int) -> float:
+        """Delay after the ``attempt_no``-th failed attempt: bounded exponential."""
+        s = self.settings
+        return float(min(s.callback_backoff_base_s * (2 ** (attempt_no - 1)), s.callback_backoff_max_s))
+
+    # --- recording ------------------------------------------------------------------------
+
+    async def _record_loop(self) -> None:
+        while True:
+            await self._records_ready.wait()
+            self._records_ready.clear()
+            try:
+                await self._flush_records()
+            except _DB_ERRORS:
+                log.exception("callbacks.record_failed", pending=len(self._records))
+                await asyncio.sleep(self.settings.callback_poll_interval_s)
+                self._records_ready.set()
+
+    async def _flush_records(self) -> None:
+        """Write every finished attempt in one transaction (and any error callbacks they cause).
+        Records whose lease has run out are dropped: another dispatcher owns those messages."""
+        if not self._records:
+            return
+        batch, self._records = self._records, []
+        now = self.clock.now()
+        batch = [r for r in batch if r.message.token > now]
+        try:
+            async with self.db.write() as conn:
+                applied = await store.record(conn, batch)
+                errors = self._error_callbacks(applied, now)
+                await enqueue(conn, errors, now=now)
+        except BaseException:
+            self._records = batch + self._records
+            raise
+        for r in applied:
+            if r.next_state != PENDING:
+                metrics.CALLBACK_FINAL.labels(r.next_state).inc()
+            if r.next_state == FAILED:
+                log.warning("callbacks.failed", outbox_id=r.message.id, recipient=r.message.recipient,
+                            endpoint_type=r.message.endpoint_type, request_id=r.message.request_id,
+                            error=r.error)
+        if errors:
+            self.wakeup.set()
+
+    def _error_callbacks(self, applied: Sequence[AttemptRecord], now: datetime) -> list[OutboundMessage]:
+        out: list[OutboundMessage] = []
+        for r in applied:
+            if r.next_state != FAILED:
+                continue
+            m = r.message
+            if r.url is None or (r.error or "").startswith("undeliverable"):
+                code, detail = ErrorCode.DESTINATION_FSP_ERROR, (r.error or "").removeprefix("undeliverable: ")
+            elif r.status is not None:
+                code, detail = ErrorCode.DESTINATION_COMMUNICATION_ERROR, f"{m.recipient} answered HTTP {r.status}"
+            else:
+                code = ErrorCode.DESTINATION_COMMUNICATION_ERROR
+                detail = f"{m.recipient} unreachable after {m.attempts + 1} attempts"
+            msg = undeliverable_error(
+                recipient=m.recipient,
+                endpoint_type=m.endpoint_type,
+                method=m.method,
+                path=m.path,
+                params=m.params,
+                headers=m.headers,
+                request_id=m.request_id,
+                origin=m.origin,
+                code=code,
+                detail=detail,
+                hub_name=self.settings.hub_name,
+                now=now,
+            )
+            if msg is not None:
+                out.append(msg)
+        return out

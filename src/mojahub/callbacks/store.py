@@ -1,0 +1,284 @@
+"""SQL of callback delivery over the outbox tables: claim due messages under a lease, record
+attempts and their verdicts (fenced by the claim), release claims, operator reads and re-queues.
+
+Claiming is safe with several dispatchers (threads of one process or many processes): on
+PostgreSQL the candidate rows are locked with ``FOR UPDATE SKIP LOCKED`` and stamped with a lease
+in one statement; on SQLite the same statement runs inside the database-wide write lock
+(``BEGIN IMMEDIATE``). A result is only applied while the row still carries the claimer's lease
+(``claimed_until`` is the fencing token), so a dispatcher whose lease ran out cannot overwrite
+the outcome of the one that took the message over.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, bindparam, func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from mojahub.storage.outbox import DELIVERED, FAILED, PENDING, callback_attempt, outbox
+
+STATES: tuple[str, ...] = (PENDING, DELIVERED, FAILED)
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimedMessage:
+    id: int
+    token: datetime  # claimed_until written by this claim: the fencing token
+    recipient: str
+    endpoint_type: str
+    method: str
+    path: str
+    params: Mapping[str, str]
+    headers: Mapping[str, str]
+    body: bytes | None
+    request_id: str | None
+    origin: str | None
+    attempts: int  # attempts made before this one
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptRecord:
+    """One attempt and the verdict on the message it implies."""
+
+    message: ClaimedMessage
+    attempted_at: datetime
+    url: str | None
+    status: int | None
+    latency_ms: int | None
+    error: str | None
+    next_state: str  # PENDING (retry at ``due_at``), DELIVERED or FAILED
+    due_at: datetime
+
+
+async def claim(
+    conn: AsyncConnection,
+    *,
+    now: datetime,
+    lease_until: datetime,
+    limit: int,
+    exclude_recipients: Sequence[str] = (),
+    skip_locked: bool,
+) -> list[ClaimedMessage]:
+    """Stamp up to ``limit`` due, unclaimed PENDING messages with a lease and return them, oldest
+    due first."""
+    cond = and_(
+        outbox.c.state == PENDING,
+        outbox.c.due_at <= now,
+        or_(outbox.c.claimed_until.is_(None), outbox.c.claimed_until < now),
+    )
+    if exclude_recipients:
+        cond = and_(cond, outbox.c.recipient.not_in(list(exclude_recipients)))
+    candidates = select(outbox.c.id).where(cond).order_by(outbox.c.due_at, outbox.c.id).limit(limit)
+    if skip_locked:
+        candidates = candidates.with_for_update(skip_locked=True)
+    stmt = (
+        update(outbox)
+        .where(outbox.c.id.in_(candidates.scalar_subquery()))
+        .values(claimed_until=lease_until)
+        .returning(
+            outbox.c.id,
+            outbox.c.recipient,
+            outbox.c.endpoint_type,
+            outbox.c.method,
+            outbox.c.path,
+            outbox.c.params,
+            outbox.c.headers,
+            outbox.c.body,
+            outbox.c.request_id,
+            outbox.c.origin,
+            outbox.c.attempts,
+            outbox.c.due_at,
+        )
+    )
+    rows = list((await conn.execute(stmt)).all())
+    rows.sort(key=lambda r: (r.due_at, r.id))
+    return [
+        ClaimedMessage(
+            id=r.id,
+            token=lease_until,
+            recipient=r.recipient,
+            endpoint_type=r.endpoint_type,
+            method=r.method,
+            path=r.path,
+            params=dict(r.params or {}),
+            headers=dict(r.headers or {}),
+            body=bytes(r.body) if r.body is not None else None,
+            request_id=r.request_id,
+            origin=r.origin,
+            attempts=int(r.attempts),
+        )
+        for r in rows
+    ]
+
+
+async def record(conn: AsyncConnection, records: Sequence[AttemptRecord]) -> list[AttemptRecord]:
+    """Insert the attempts and apply each verdict to its message while the claim still holds.
+    Returns the records whose verdict was applied (a lost lease applies nothing)."""
+    if not records:
+        return []
+    await conn.execute(
+        callback_attempt.insert(),
+        [
+            {
+                "outbox_id": r.message.id,
+                "request_id": r.message.request_id,
+                "attempted_at": r.attempted_at,
+                "url": r.url,
+                "status": r.status,
+                "latency_ms": r.latency_ms,
+                "error": r.error,
+            }
+            for r in records
+        ],
+    )
+    stmt = (
+        update(outbox)
+        .where(
+            and_(
+                outbox.c.id == bindparam("b_id"),
+                outbox.c.claimed_until == bindparam("b_token"),
+                outbox.c.state == PENDING,
+            )
+        )
+        .values(
+            state=bindparam("b_state"),
+            attempts=outbox.c.attempts + 1,
+            due_at=bindparam("b_due"),
+            claimed_until=None,
+            last_error=bindparam("b_error"),
+            delivered_at=bindparam("b_delivered"),
+        )
+    )
+    params = [
+        {
+            "b_id": r.message.id,
+            "b_token": r.message.token,
+            "b_state": r.next_state,
+            "b_due": r.due_at,
+            "b_error": r.error,
+            "b_delivered": r.attempted_at if r.next_state == DELIVERED else None,
+        }
+        for r in records
+    ]
+    applied: list[AttemptRecord] = []
+    # Final failures may trigger an error callback, so they need to know the row was still ours:
+    # one statement each (rare); deliveries and retries go in one executemany.
+    bulk = [p for p, r in zip(params, records, strict=True) if r.next_state != FAILED]
+    if bulk:
+        await conn.execute(stmt, bulk)
+        applied.extend(r for r in records if r.next_state != FAILED)
+    for p, r in zip(params, records, strict=True):
+        if r.next_state == FAILED:
+            result = await conn.execute(stmt, p)
+            if result.rowcount == 1:
+                applied.append(r)
+    return applied
+
+
+async def release(conn: AsyncConnection, messages: Sequence[ClaimedMessage]) -> None:
+    """Give claimed messages back (not sent): any dispatcher may take them again at once."""
+    if not messages:
+        return
+    await conn.execute(
+        update(outbox)
+        .where(
+            and_(
+                outbox.c.id == bindparam("b_id"),
+                outbox.c.claimed_until == bindparam("b_token"),
+                outbox.c.state == PENDING,
+            )
+        )
+        .values(claimed_until=None),
+        [{"b_id": m.id, "b_token": m.token} for m in messages],
+    )
+
+
+async def backlog(conn: AsyncConnection) -> int:
+    return int((await conn.execute(select(func.count()).where(outbox.c.state == PENDING))).scalar_one())
+
+
+# --- operator views -------------------------------------------------------------------------
+
+_MESSAGE_COLUMNS = (
+    outbox.c.id,
+    outbox.c.created_at,
+    outbox.c.due_at,
+    outbox.c.claimed_until,
+    outbox.c.state,
+    outbox.c.recipient,
+    outbox.c.endpoint_type,
+    outbox.c.method,
+    outbox.c.path,
+    outbox.c.params,
+    outbox.c.headers,
+    outbox.c.body,
+    outbox.c.request_id,
+    outbox.c.origin,
+    outbox.c.attempts,
+    outbox.c.last_error,
+    outbox.c.delivered_at,
+)
+
+
+async def find_messages(
+    conn: AsyncConnection,
+    *,
+    request_id: str | None,
+    state: str | None,
+    recipient: str | None,
+    limit: int,
+) -> list[dict[str, Any]]:
+    stmt = select(*_MESSAGE_COLUMNS)
+    if request_id is not None:
+        stmt = stmt.where(outbox.c.request_id == request_id)
+    if state is not None:
+        stmt = stmt.where(outbox.c.state == state)
+    if recipient is not None:
+        stmt = stmt.where(outbox.c.recipient == recipient)
+    # A request's history reads oldest first; an operator's list of failures newest first.
+    order = outbox.c.id.asc() if request_id is not None else outbox.c.id.desc()
+    rows = (await conn.execute(stmt.order_by(order).limit(limit))).mappings().all()
+    return [dict(r) for r in rows]
+
+
+async def get_message(conn: AsyncConnection, outbox_id: int) -> dict[str, Any] | None:
+    row = (await conn.execute(select(*_MESSAGE_COLUMNS).where(outbox.c.id == outbox_id))).mappings().first()
+    return dict(row) if row is not None else None
+
+
+async def attempts_of(conn: AsyncConnection, outbox_ids: Sequence[int]) -> dict[int, list[dict[str, Any]]]:
+    out: dict[int, list[dict[str, Any]]] = {i: [] for i in outbox_ids}
+    if not outbox_ids:
+        return out
+    rows = (
+        await conn.execute(
+            select(
+                callback_attempt.c.id,
+                callback_attempt.c.outbox_id,
+                callback_attempt.c.attempted_at,
+                callback_attempt.c.url,
+                callback_attempt.c.status,
+                callback_attempt.c.latency_ms,
+                callback_attempt.c.error,
+            )
+            .where(callback_attempt.c.outbox_id.in_(list(outbox_ids)))
+            .order_by(callback_attempt.c.id)
+        )
+    ).mappings().all()
+    for r in rows:
+        out[int(r["outbox_id"])].append(dict(r))
+    return out
+
+
+async def requeue_failed(conn: AsyncConnection, outbox_id: int, *, now: datetime) -> bool:
+    """FAILED → PENDING, due now, with a fresh attempt budget; False when the message is not FAILED."""
+    result = await conn.execute(
+        update(outbox)
+        .where(and_(outbox.c.id == outbox_id, outbox.c.state == FAILED))
+        .values(state=PENDING, due_at=now, claimed_until=None, attempts=0)
+    )
+    return result.rowcount == 1
