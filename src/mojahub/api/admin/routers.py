@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from mojahub.api.admin import callbacks as callbacks_api
 from mojahub.api.admin import health
 from mojahub.api.admin import misc as misc_api
 from mojahub.api.admin import participants as participants_api
@@ -15,6 +16,7 @@ from mojahub.bootstrap import Hub
 def all_routers(hub: Hub) -> list[APIRouter]:
     return [
         health.router(hub),
+        callbacks_api.router(hub),
         participants_api.router(hub),
         settlement_models_api.router(hub),
         misc_api.router(hub),
