@@ -13,6 +13,7 @@ from datetime import datetime
 
 from mojahub.fspiop.participants_directory import ParticipantDirectory
 from mojahub.kernel.clock import Clock, SystemClock
+from mojahub.lookup.service import Resolver
 from mojahub.settings import Settings
 from mojahub.storage.engine import Database, open_database
 
@@ -37,6 +38,8 @@ class Hub:
     startup: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     # "Is FSP X known and active?" for FSPIOP routes (cached; see fspiop.participants_directory).
     participants: ParticipantDirectory = field(init=False)
+    # ALS party resolution: registered oracles over the Oracle REST API, else the built-in oracle.
+    resolver: Resolver = field(init=False)
 
     def notify_outbox(self) -> None:
         """Wake the callback dispatcher now. Call it AFTER the transaction that enqueued outbox
@@ -69,6 +72,16 @@ def _wire_contexts(hub: Hub) -> None:
     """Each context attaches its service (and background tasks) to the hub here."""
     _wire_callbacks(hub)
     _wire_participants(hub)
+    _wire_lookup(hub)
+
+
+def _wire_lookup(hub: Hub) -> None:
+    """ALS: one pooled oracle HTTP client per process, closed with the hub."""
+    from mojahub.lookup.oracle_client import OracleClient
+
+    client = OracleClient(timeout_s=hub.settings.oracle_timeout_s, hub_name=hub.settings.hub_name)
+    hub.resolver = Resolver(hub.db, client)
+    hub.closers.append(client.close)
 
 
 def _wire_participants(hub: Hub) -> None:

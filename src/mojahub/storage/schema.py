@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import mojahub.ledger.tables
+import mojahub.lookup.tables
 import mojahub.participants.tables
+import mojahub.quoting.tables
 import mojahub.settlement.tables
 import mojahub.storage.outbox
 import mojahub.transfers.tables  # noqa: F401

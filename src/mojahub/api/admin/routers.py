@@ -7,6 +7,7 @@ from fastapi import APIRouter
 from mojahub.api.admin import callbacks as callbacks_api
 from mojahub.api.admin import health
 from mojahub.api.admin import misc as misc_api
+from mojahub.api.admin import oracles as oracles_api
 from mojahub.api.admin import participants as participants_api
 from mojahub.api.admin import settlement_models as settlement_models_api
 from mojahub.api.admin import transactions as transactions_api
@@ -20,5 +21,6 @@ def all_routers(hub: Hub) -> list[APIRouter]:
         participants_api.router(hub),
         settlement_models_api.router(hub),
         misc_api.router(hub),
+        oracles_api.router(hub),
         transactions_api.router(hub),
     ]

@@ -8,5 +8,12 @@ from mojahub.bootstrap import Hub
 
 
 def all_routes(hub: Hub) -> list[BaseRoute]:
+    from mojahub.api.fspiop import participants as participants_routes
+    from mojahub.api.fspiop import parties as parties_routes
+    from mojahub.api.fspiop import quotes as quotes_routes
+
     routes: list[BaseRoute] = []
+    routes += participants_routes.routes(hub)
+    routes += parties_routes.routes(hub)
+    routes += quotes_routes.routes(hub)
     return routes
