@@ -16,6 +16,7 @@ from mojahub.kernel.clock import Clock, SystemClock
 from mojahub.lookup.service import Resolver
 from mojahub.settings import Settings
 from mojahub.storage.engine import Database, open_database
+from mojahub.transfers.service import TransferService
 
 BackgroundTask = Callable[[], Awaitable[None]]
 
@@ -40,6 +41,8 @@ class Hub:
     participants: ParticipantDirectory = field(init=False)
     # ALS party resolution: registered oracles over the Oracle REST API, else the built-in oracle.
     resolver: Resolver = field(init=False)
+    # The clearing core (prepare/fulfil batcher, expiry sweeper); see _wire_transfers.
+    transfers: TransferService | None = None
 
     def notify_outbox(self) -> None:
         """Wake the callback dispatcher now. Call it AFTER the transaction that enqueued outbox
@@ -73,6 +76,7 @@ def _wire_contexts(hub: Hub) -> None:
     _wire_callbacks(hub)
     _wire_participants(hub)
     _wire_lookup(hub)
+    _wire_transfers(hub)
 
 
 def _wire_lookup(hub: Hub) -> None:
@@ -105,3 +109,25 @@ def _wire_callbacks(hub: Hub) -> None:
     dispatcher = Dispatcher(hub.settings, hub.db, hub.clock, wakeup=hub.outbox_wakeup)
     hub.background.append(dispatcher.run)
     hub.closers.append(dispatcher.close)
+
+
+def _wire_transfers(hub: Hub) -> None:
+    """Transfers: the per-process position batcher (lazy) and the expiry sweeper."""
+    from mojahub.fspiop.transfers import FspiopTransferRenderer
+    from mojahub.transfers.service import TransferConfig
+
+    s = hub.settings
+    config = TransferConfig(
+        allow_on_us=s.enable_on_us_transfers,
+        confirm_to_payee=s.send_transfer_confirmation_to_payee,
+        expiry_sweep_interval_s=s.expiry_sweep_interval_s,
+        expiry_batch_size=s.expiry_batch_size,
+        batch_window_s=s.position_batch_window_ms / 1000,
+        batch_max=s.position_batch_max,
+        participant_cache_ttl_s=s.participant_cache_ttl_s,
+    )
+    service = TransferService(hub.db, hub.clock, FspiopTransferRenderer(s.hub_name), config,
+                              notify=hub.notify_outbox)
+    hub.transfers = service
+    hub.background.append(service.run_sweeper)
+    hub.closers.append(service.close)

@@ -1,0 +1,1 @@
+"""Transfers: the clearing core (prepare, fulfil, abort, expiry, GET) over the ledger."""

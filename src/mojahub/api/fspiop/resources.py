@@ -11,8 +11,10 @@ def all_routes(hub: Hub) -> list[BaseRoute]:
     from mojahub.api.fspiop import participants as participants_routes
     from mojahub.api.fspiop import parties as parties_routes
     from mojahub.api.fspiop import quotes as quotes_routes
+    from mojahub.api.fspiop import transfers
 
     routes: list[BaseRoute] = []
+    routes += transfers.routes(hub)
     routes += participants_routes.routes(hub)
     routes += parties_routes.routes(hub)
     routes += quotes_routes.routes(hub)
