@@ -58,6 +58,11 @@ _DB_ERRORS = (SQLAlchemyError, OSError, asyncio.TimeoutError)
 _MAX_ERROR_TEXT = 1000
 
 
+def backoff_s(attempt_no: int, base_s: float, max_s: float) -> float:
+    """Delay after the ``attempt_no``-th failed attempt: bounded exponential."""
+    return float(min(base_s * (2.0 ** min(attempt_no - 1, 64)), max_s))
+
+
 @dataclass(frozen=True, slots=True)
 class _Endpoint:
     template: str | None
@@ -351,9 +356,8 @@ class Dispatcher:
         return AttemptRecord(message, now, url, status, latency_ms, error, next_state, due)
 
     def backoff_s(self, attempt_no: int) -> float:
-        """Delay after the ``attempt_no``-th failed attempt: bounded exponential."""
         s = self.settings
-        return float(min(s.callback_backoff_base_s * (2 ** (attempt_no - 1)), s.callback_backoff_max_s))
+        return backoff_s(attempt_no, s.callback_backoff_base_s, s.callback_backoff_max_s)
 
     # --- recording ------------------------------------------------------------------------
 
