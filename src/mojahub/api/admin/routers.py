@@ -7,6 +7,7 @@ from fastapi import APIRouter
 from mojahub.api.admin import callbacks as callbacks_api
 from mojahub.api.admin import health
 from mojahub.api.admin import misc as misc_api
+from mojahub.api.admin import onboard as onboard_api
 from mojahub.api.admin import oracles as oracles_api
 from mojahub.api.admin import participants as participants_api
 from mojahub.api.admin import settlement_models as settlement_models_api
@@ -23,4 +24,5 @@ def all_routers(hub: Hub) -> list[APIRouter]:
         misc_api.router(hub),
         oracles_api.router(hub),
         transactions_api.router(hub),
+        onboard_api.router(hub),
     ]
