@@ -85,6 +85,9 @@ def render(reports: list[BackendReport]) -> str:
                 f"{_fmt(r.p99_ms):>7} {r.hub_cpu_ms_per_transfer:>7.2f} {_fmt(r.db_cpu_ms_per_transfer, '.2f'):>6} "
                 f"{r.generator_cpu_ms_per_transfer:>6.2f}"
             )
+            if r.phase_p50_ms:
+                phases = ", ".join(f"{k} {v:.1f}" for k, v in r.phase_p50_ms.items())
+                lines.append(f"{'':<10}p50 phases (ms): {phases}")
             for reason, count in r.failures.items():
                 lines.append(f"{'':<10}failure x{count}: {reason}")
         lines.extend(targets(b))

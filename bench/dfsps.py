@@ -42,6 +42,8 @@ class Outcome:
     ok: bool
     at: float  # time.perf_counter() when the payer heard the result
     detail: str = ""
+    # Payee-side marks (perf_counter): prepare arrived, fulfil PUT sent, fulfil PUT answered.
+    payee_marks: tuple[float, float, float] | None = None
 
 
 @dataclass
@@ -63,6 +65,7 @@ class Dfsps:
         self.session = session
         self.secret = secret
         self.pending: dict[str, tuple[str, asyncio.Future[Outcome]]] = {}
+        self.payee_marks: dict[str, tuple[float, float, float]] = {}
         self.counters = SimCounters()
         self._tasks: set[asyncio.Task[None]] = set()
         self._runner: web.AppRunner | None = None
@@ -103,12 +106,16 @@ class Dfsps:
 
     def forget(self, transfer_id: str) -> None:
         self.pending.pop(transfer_id, None)
+        self.payee_marks.pop(transfer_id, None)
 
     def _resolve(self, fsp: str, transfer_id: str, outcome: Outcome) -> bool:
         entry = self.pending.get(transfer_id)
         if entry is None or entry[0] != fsp:
             return False  # a copy to the payee, or a late answer after the payer gave up
         del self.pending[transfer_id]
+        marks = self.payee_marks.pop(transfer_id, None)
+        if marks is not None:
+            outcome = Outcome(outcome.ok, outcome.at, outcome.detail, marks)
         if not entry[1].done():
             entry[1].set_result(outcome)
         return True
@@ -143,6 +150,7 @@ class Dfsps:
 
     # -- payee side ---------------------------------------------------------------------------
     async def _on_prepare(self, request: web.Request) -> web.Response:
+        arrived = time.perf_counter()
         body = await request.read()
         self.counters.prepares_received += 1
         payee = request.match_info["fsp"]
@@ -154,12 +162,12 @@ class Dfsps:
         except (orjson.JSONDecodeError, KeyError, TypeError, ilp.IlpError) as exc:
             self.counters.unexpected[f"bad prepare: {exc}"] += 1
             return web.Response(status=400)
-        task = asyncio.create_task(self._fulfil(payee, payer, transfer_id, fulfilment))
+        task = asyncio.create_task(self._fulfil(payee, payer, transfer_id, fulfilment, arrived))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return web.Response(status=202)
 
-    async def _fulfil(self, payee: str, payer: str, transfer_id: str, fulfilment: str) -> None:
+    async def _fulfil(self, payee: str, payer: str, transfer_id: str, fulfilment: str, arrived: float) -> None:
         now = datetime.now(UTC)
         body = orjson.dumps(
             {"fulfilment": fulfilment, "completedTimestamp": format_iso(now), "transferState": "COMMITTED"}
@@ -170,15 +178,22 @@ class Dfsps:
             "FSPIOP-Source": payee,
             "FSPIOP-Destination": payer,
         }
+        sent = time.perf_counter()
         try:
-            async with self.session.put(f"{self.hub}/transfers/{transfer_id}", data=body, headers=headers) as resp:
-                await resp.read()
+            # No Accept on a callback PUT: aiohttp's default "*/*" is not an FSPIOP accept (3101).
+            async with self.session.put(
+                f"{self.hub}/transfers/{transfer_id}", data=body, headers=headers, skip_auto_headers=("Accept",)
+            ) as resp:
+                answer = await resp.read()
                 status = resp.status
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             self.counters.fulfil_rejected[type(exc).__name__] += 1
             self._resolve(payer, transfer_id, Outcome(False, time.perf_counter(), f"fulfil failed: {exc!r}"))
             return
         self.counters.fulfils_sent += 1
+        if transfer_id in self.pending:
+            self.payee_marks[transfer_id] = (arrived, sent, time.perf_counter())
         if status != 200:
             self.counters.fulfil_rejected[str(status)] += 1
-            self._resolve(payer, transfer_id, Outcome(False, time.perf_counter(), f"fulfil answered {status}"))
+            detail = f"fulfil answered {status} {answer[:100]!r}"
+            self._resolve(payer, transfer_id, Outcome(False, time.perf_counter(), detail))

@@ -25,6 +25,7 @@ from mojahub.kernel.money import UNITS_PER_WHOLE, parse_amount
 from mojahub.kernel.timefmt import format_http_date, format_iso
 
 Pair = tuple[str, str]
+PHASES = ("post_202", "to_payee", "fulfil_200", "to_payer")
 Chooser = Callable[[int], Pair]  # sequence number -> (payer, payee)
 
 
@@ -62,6 +63,9 @@ class RunResult:
     latencies_s: list[float] = field(default_factory=list)
     failures: Counter[str] = field(default_factory=Counter)
     generator_cpu_s: float = 0.0
+    # Where the time goes, per completed transfer (seconds): POST answered; prepare reached the
+    # payee; payee's fulfil PUT answered by the hub; fulfil answered -> payer notified.
+    phases: dict[str, list[float]] = field(default_factory=lambda: {p: [] for p in PHASES})
 
     @property
     def failed(self) -> int:
@@ -139,6 +143,7 @@ class LoadGenerator:
         try:
             async with self.session.post(f"{self.hub}/transfers", data=body, headers=headers) as resp:
                 answer = await resp.read()
+                acked = time.perf_counter()
                 if resp.status != 202:
                     self.dfsps.forget(transfer_id)
                     result.failures[f"POST {resp.status} {answer[:100].decode(errors='replace')}"] += 1
@@ -155,6 +160,13 @@ class LoadGenerator:
         if outcome.ok:
             result.completed += 1
             result.latencies_s.append(outcome.at - started)
+            if outcome.payee_marks is not None:
+                arrived, sent, answered = outcome.payee_marks
+                phases = result.phases
+                phases["post_202"].append(acked - started)
+                phases["to_payee"].append(arrived - started)
+                phases["fulfil_200"].append(answered - sent)
+                phases["to_payer"].append(outcome.at - answered)
         else:
             result.failures[outcome.detail[:120]] += 1
 

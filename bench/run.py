@@ -112,6 +112,7 @@ class ScenarioReport:
     hub_cpu_ms_per_transfer: float
     db_cpu_ms_per_transfer: float | None
     generator_cpu_ms_per_transfer: float
+    phase_p50_ms: dict[str, float] = field(default_factory=dict)
     ratio_of_r: float | None = None
 
 
@@ -309,6 +310,7 @@ def _report(
         hub_cpu_ms_per_transfer=hub_cpu_s * 1000 / done,
         db_cpu_ms_per_transfer=None if db_cpu_s is None else db_cpu_s * 1000 / done,
         generator_cpu_ms_per_transfer=result.generator_cpu_s * 1000 / done,
+        phase_p50_ms={k: summarize(v).p50_ms for k, v in result.phases.items() if v},
     )
 
 
