@@ -46,13 +46,15 @@ async def _type_id(conn: AsyncConnection, name: str) -> int:
 
 
 async def _participant(conn: AsyncConnection, name: str, *, active: bool, now: datetime) -> int:
-    existing = (await conn.execute(select(participant.c.id).where(participant.c.name == name))).scalar_one_or_none()
-    if existing is not None:
-        return int(existing)
-    res = await conn.execute(insert(participant).values(name=name, is_active=active, is_proxy=False,
-                                                        created_at=now, created_by="test"))
-    assert res.inserted_primary_key is not None
-    return int(res.inserted_primary_key[0])
+    """Create the participant unless it exists (the hub's startup may be creating ``Hub`` right now)."""
+    from sqlalchemy.dialects.postgresql import insert as pg_insert
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    dialect_insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+    await conn.execute(dialect_insert(participant).values(
+        name=name, is_active=active, is_proxy=False, created_at=now, created_by="test",
+    ).on_conflict_do_nothing(index_elements=["name"]))
+    return int((await conn.execute(select(participant.c.id).where(participant.c.name == name))).scalar_one())
 
 
 async def _account(conn: AsyncConnection, participant_id: int, currency: str, type_name: str, *,
