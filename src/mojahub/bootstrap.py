@@ -77,6 +77,7 @@ def _wire_contexts(hub: Hub) -> None:
     _wire_participants(hub)
     _wire_lookup(hub)
     _wire_transfers(hub)
+    _wire_settlement(hub)
 
 
 def _wire_lookup(hub: Hub) -> None:
@@ -97,7 +98,6 @@ def _wire_participants(hub: Hub) -> None:
         await participants_service.ensure_hub_participant(hub.db, hub.settings.hub_name, now=hub.clock.now())
 
     hub.startup.append(ensure_hub_participant)
-
 
 
 def _wire_callbacks(hub: Hub) -> None:
@@ -131,3 +131,13 @@ def _wire_transfers(hub: Hub) -> None:
     hub.transfers = service
     hub.background.append(service.run_sweeper)
     hub.closers.append(service.close)
+
+
+def _wire_settlement(hub: Hub) -> None:
+    """Settlement: the optional automatic close of the OPEN window."""
+    interval = hub.settings.settlement_window_auto_close_s
+    if interval is None:
+        return
+    from mojahub.settlement.windows import auto_close_task
+
+    hub.background.append(auto_close_task(hub.db, hub.clock, interval))
