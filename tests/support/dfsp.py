@@ -250,3 +250,77 @@ async def serve_hub_for_test(database_url: str, **settings: Any) -> AsyncIterato
         await asyncio.wait_for(task, 15)
         fspiop_sock.close()
         admin_sock.close()
+
+
+# -- provisioning a DFSP directly in the database (for service and end-to-end tests) -------------
+
+_P = "FSPIOP_CALLBACK_URL_"
+_PARTY = "{{partyIdType}}/{{partyIdentifier}}"
+_SUB = _PARTY + "/{{partySubIdOrType}}"
+# endpoint type -> path appended to the DFSP's base URL ("" for base-URL types), as Mojaloop's
+# provisioning registers them (reference fspiop.md §9).
+ENDPOINT_PATHS: dict[str, str] = {
+    _P + "PARTICIPANT_PUT": f"/participants/{_PARTY}",
+    _P + "PARTICIPANT_PUT_ERROR": f"/participants/{_PARTY}/error",
+    _P + "PARTICIPANT_SUB_ID_PUT": f"/participants/{_SUB}",
+    _P + "PARTICIPANT_SUB_ID_PUT_ERROR": f"/participants/{_SUB}/error",
+    _P + "PARTICIPANT_BATCH_PUT": "/participants/{{requestId}}",
+    _P + "PARTICIPANT_BATCH_PUT_ERROR": "/participants/{{requestId}}/error",
+    _P + "PARTIES_GET": f"/parties/{_PARTY}",
+    _P + "PARTIES_SUB_ID_GET": f"/parties/{_SUB}",
+    _P + "PARTIES_PUT": f"/parties/{_PARTY}",
+    _P + "PARTIES_SUB_ID_PUT": f"/parties/{_SUB}",
+    _P + "PARTIES_PUT_ERROR": f"/parties/{_PARTY}/error",
+    _P + "PARTIES_SUB_ID_PUT_ERROR": f"/parties/{_SUB}/error",
+    _P + "QUOTES": "",
+    _P + "BULK_QUOTES": "",
+    _P + "TRX_REQ_SERVICE": "",
+    _P + "AUTHORIZATIONS": "",
+    _P + "TRANSFER_POST": "/transfers",
+    _P + "TRANSFER_PUT": "/transfers/{{transferId}}",
+    _P + "TRANSFER_ERROR": "/transfers/{{transferId}}/error",
+}
+
+
+async def seed_dfsp(
+    db: Any,
+    name: str,
+    *,
+    currencies: tuple[str, ...] = ("XXX",),
+    base_url: str | None = None,
+    active: bool = True,
+    accounts_active: bool = True,
+    endpoint_types: tuple[str, ...] | None = None,
+) -> None:
+    """Insert a DFSP with POSITION and SETTLEMENT accounts per currency and (when ``base_url`` is
+    given) every FSPIOP callback endpoint pointing at it, straight into the tables of a migrated
+    ``mojahub.storage.engine.Database`` — no Admin API needed."""
+    from datetime import UTC, datetime
+
+    from sqlalchemy import insert, select
+
+    from mojahub.participants.tables import account, ledger_account_type, participant, participant_endpoint
+
+    now = datetime.now(UTC)
+    async with db.write() as conn:
+        lat = {r.name: r.id for r in (await conn.execute(select(ledger_account_type))).all()}
+        result = await conn.execute(
+            insert(participant).values(name=name, is_active=active, is_proxy=False, created_at=now,
+                                       created_by="test")
+        )
+        pid = result.inserted_primary_key[0]
+        for currency in currencies:
+            for kind in ("POSITION", "SETTLEMENT"):
+                await conn.execute(
+                    insert(account).values(participant_id=pid, currency=currency, ledger_account_type_id=lat[kind],
+                                           is_active=accounts_active, created_at=now, created_by="test")
+                )
+        if base_url is not None:
+            types = endpoint_types if endpoint_types is not None else tuple(ENDPOINT_PATHS)
+            for endpoint_type in types:
+                await conn.execute(
+                    insert(participant_endpoint).values(
+                        participant_id=pid, endpoint_type=endpoint_type,
+                        value=base_url.rstrip("/") + ENDPOINT_PATHS[endpoint_type], created_at=now, changed_at=now,
+                    )
+                )
