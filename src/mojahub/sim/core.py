@@ -46,6 +46,8 @@ class SimCore:
                 connector=aiohttp.TCPConnector(limit=self.config.max_connections),
                 timeout=aiohttp.ClientTimeout(total=self.config.request_timeout_s),
                 json_serialize=lambda v: orjson.dumps(v).decode(),
+                # FSPIOP callbacks (PUT) carry no Accept; aiohttp would add "*/*" otherwise.
+                skip_auto_headers=("Accept",),
             )
 
     async def close(self) -> None:
@@ -162,7 +164,11 @@ class SimCore:
                     answer = _error_from(payload, status)
         except (aiohttp.ClientError, TimeoutError) as exc:
             answer = error_body(ErrorCode.DESTINATION_COMMUNICATION_ERROR.code, f"hub unreachable: {exc}"[:128])
-        self.record(SENT, method, path, destination, body, status=status)
+        summary = summarize(method, path, body)
+        if answer is not None:
+            info = answer.get("errorInformation", {})
+            summary = f"{summary} => refused: {info.get('errorCode')} {info.get('errorDescription', '')}".strip()
+        self.record(SENT, method, path, destination, body, status=status, summary=summary)
         return status, answer
 
 

@@ -27,7 +27,7 @@ from mojahub.kernel import ilp
 from mojahub.kernel.errors import ErrorCode, error_body
 from mojahub.kernel.money import AmountError, format_amount, number_to_units
 from mojahub.kernel.timefmt import format_iso
-from mojahub.sim.core import SimCore, fspiop_error, read_json
+from mojahub.sim.core import Outcome, SimCore, fspiop_error, read_json
 from mojahub.sim.events import RECEIVED
 
 COMPLETED = "COMPLETED"
@@ -140,7 +140,7 @@ class PayerSide:
             web.put("/parties/{type}/{id}", self.put_parties),
             web.put("/parties/{type}/{id}/{sub}", self.put_parties),
             web.put("/parties/{type}/{id}/{sub}/error", self.put_parties),
-            web.put("/participants/{tail:.*}", self.put_ignored),
+            web.put("/participants/{tail:.*}", self.put_participants),
             web.put("/quotes/{id}", self.put_quotes),
             web.put("/quotes/{id}/error", self.put_quotes),
             web.put("/transfers/{id}", self.put_transfers),
@@ -170,9 +170,27 @@ class PayerSide:
         self.core.resolve("parties", "/".join(parts), (ok, body))
         return web.Response(status=200)
 
-    async def put_ignored(self, request: web.Request) -> web.Response:
+    async def put_participants(self, request: web.Request) -> web.Response:
         got = await self._callback(request)
-        return got if isinstance(got, web.Response) else web.Response(status=200)
+        if isinstance(got, web.Response):
+            return got
+        body, ok = got
+        parts = request.path.strip("/").split("/")[1:]
+        if not ok:
+            parts = parts[:-1]
+        self.core.resolve("participants", "/".join(parts), (ok, body))
+        return web.Response(status=200)
+
+    async def register_party(self, id_type: str, id_value: str, currency: str | None = None) -> Outcome:
+        """As the owning DFSP: ``POST /participants/{Type}/{ID}`` to the hub's ALS, wait for the PUT."""
+        key = f"{id_type}/{id_value}"
+        fut = self.core.expect("participants", key)
+        body = {"fspId": self.core.fsp_id, "currency": currency or self.core.config.currency}
+        _status, err = await self.core.send("POST", f"/participants/{key}", body, destination=None)
+        if err is not None:
+            self.core.forget("participants", key, fut)
+            return False, err
+        return await self.core.wait("participants", key, fut, f"PUT /participants/{key}")
 
     async def put_quotes(self, request: web.Request) -> web.Response:
         got = await self._callback(request)

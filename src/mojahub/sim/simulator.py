@@ -76,6 +76,14 @@ class Simulator:
     async def __aexit__(self, *_exc: object) -> None:
         await self.stop()
 
+    async def register_parties(self) -> list[tuple[str, bool, dict[str, Any]]]:
+        """Register every configured party with the hub's ALS (``POST /participants/{Type}/{ID}``)."""
+        results = await asyncio.gather(*(
+            self.payer.register_party(p.id_type, p.id_value) for p in self.config.parties if not p.sub_id
+        ))
+        keys = [f"{p.id_type}/{p.id_value}" for p in self.config.parties if not p.sub_id]
+        return [(k, ok, body) for k, (ok, body) in zip(keys, results, strict=True)]
+
     # ---- the payer API in Python (same flow as POST /transfers on the outbound port) ----------
     async def send_transfer(self, request: OutboundTransferRequest | dict[str, Any]) -> OutboundTransfer:
         req = request if isinstance(request, OutboundTransferRequest) else OutboundTransferRequest.model_validate(
