@@ -119,7 +119,8 @@ async def participant_report(conn: AsyncConnection, settlement_id: int, particip
             per[(f.currency, payer.participant_id)] = per[(f.currency, payer.participant_id)].add(
                 received=f.amount, received_n=f.count)
             cp_name[payer.participant_id] = payer.participant_name
-    lines = [CounterpartyLine(c, p, cp_name[p], t) for (c, p), t in sorted(per.items())]
+    lines = sorted((CounterpartyLine(c, p, cp_name[p], t) for (c, p), t in per.items()),
+                   key=lambda x: (x.currency, x.counterparty))
     report = await settlement_report(conn, settlement_id)
     return ParticipantReport(view, pid, participant_name, lines, [a for a in report.lines if a.participant_id == pid])
 
