@@ -169,3 +169,14 @@ def dumps(body: Any) -> bytes:
 
 def in_future(now: datetime, seconds: float = 60) -> datetime:
     return now + timedelta(seconds=seconds)
+
+
+async def dfsp_accounts(conn: AsyncConnection, name: str, currency: str = "XXX") -> Dfsp:
+    """The accounts of a DFSP created by ``dfsp``."""
+    pid = int((await conn.execute(select(participant.c.id).where(participant.c.name == name))).scalar_one())
+    ids = {}
+    for t in ("POSITION", "SETTLEMENT"):
+        ids[t] = int((await conn.execute(select(account.c.id).where(
+            (account.c.participant_id == pid) & (account.c.currency == currency)
+            & (account.c.ledger_account_type_id == await _type_id(conn, t))))).scalar_one())
+    return Dfsp(name, pid, ids["POSITION"], ids["SETTLEMENT"])
