@@ -34,6 +34,8 @@ def parse_args(argv: list[str] | None = None) -> Options:
     p.add_argument("--hub-env", action="append", default=[], metavar="KEY=VALUE",
                    help="extra environment for the hub (e.g. MOJAHUB_POSITION_BATCH_WINDOW_MS=4)")
     p.add_argument("--json", type=Path, default=None, help="also write the results as JSON here")
+    p.add_argument("--profile", type=Path, default=None, metavar="DIR",
+                   help="record the hub with py-spy (collapsed stacks per scenario) into DIR")
     p.add_argument("--log-dir", type=Path, default=None, help="keep hub/ceiling logs here")
     a = p.parse_args(argv)
     backends = [b.strip() for b in a.backend.split(",") if b.strip()]
@@ -56,7 +58,7 @@ def parse_args(argv: list[str] | None = None) -> Options:
         backends=backends, scenarios=scenarios, workers=a.workers, duration_s=a.duration, warmup_s=a.warmup,
         max_transfers=a.max_transfers, dfsps=a.dfsps, port_base=a.port_base, ceiling=not a.no_ceiling,
         ceiling_duration_s=a.ceiling_duration, ceiling_connections=a.ceiling_connections, peak_rate=a.peak_rate,
-        pg_url=a.pg_url, hub_env=env, log_dir=a.log_dir, json_path=a.json,
+        pg_url=a.pg_url, hub_env=env, log_dir=a.log_dir, json_path=a.json, profile_dir=a.profile,
     )
 
 
@@ -91,6 +93,10 @@ def render(reports: list[BackendReport]) -> str:
             for reason, count in r.failures.items():
                 lines.append(f"{'':<10}failure x{count}: {reason}")
         lines.extend(targets(b))
+        if b.positions:
+            total = sum(b.positions.values())
+            lines.append(f"   ledger check: {len(b.positions)} DFSP positions sum to {total:g} "
+                         f"{'(OK)' if abs(total) < 1e-9 else '(NOT ZERO)'}")
     return "\n".join(lines)
 
 

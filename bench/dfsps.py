@@ -10,6 +10,7 @@ packet (HMAC-SHA256 with the scheme-wide bench secret, FSPIOP §7.1) and sends
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -42,7 +43,8 @@ class Outcome:
     ok: bool
     at: float  # time.perf_counter() when the payer heard the result
     detail: str = ""
-    # Payee-side marks (perf_counter): prepare arrived, fulfil PUT sent, fulfil PUT answered.
+    # Payee-side marks (perf_counter): prepare arrived, fulfil PUT sent, fulfil PUT answered
+    # (NaN when the hub's 200 came after its callback to the payer).
     payee_marks: tuple[float, float, float] | None = None
 
 
@@ -65,7 +67,7 @@ class Dfsps:
         self.session = session
         self.secret = secret
         self.pending: dict[str, tuple[str, asyncio.Future[Outcome]]] = {}
-        self.payee_marks: dict[str, tuple[float, float, float]] = {}
+        self.payee_marks: dict[str, list[float]] = {}
         self.counters = SimCounters()
         self._tasks: set[asyncio.Task[None]] = set()
         self._runner: web.AppRunner | None = None
@@ -115,7 +117,7 @@ class Dfsps:
         del self.pending[transfer_id]
         marks = self.payee_marks.pop(transfer_id, None)
         if marks is not None:
-            outcome = Outcome(outcome.ok, outcome.at, outcome.detail, marks)
+            outcome = Outcome(outcome.ok, outcome.at, outcome.detail, (marks[0], marks[1], marks[2]))
         if not entry[1].done():
             entry[1].set_result(outcome)
         return True
@@ -178,7 +180,9 @@ class Dfsps:
             "FSPIOP-Source": payee,
             "FSPIOP-Destination": payer,
         }
-        sent = time.perf_counter()
+        marks = [arrived, time.perf_counter(), math.nan]
+        if transfer_id in self.pending:
+            self.payee_marks[transfer_id] = marks
         try:
             # No Accept on a callback PUT: aiohttp's default "*/*" is not an FSPIOP accept (3101).
             async with self.session.put(
@@ -191,8 +195,7 @@ class Dfsps:
             self._resolve(payer, transfer_id, Outcome(False, time.perf_counter(), f"fulfil failed: {exc!r}"))
             return
         self.counters.fulfils_sent += 1
-        if transfer_id in self.pending:
-            self.payee_marks[transfer_id] = (arrived, sent, time.perf_counter())
+        marks[2] = time.perf_counter()
         if status != 200:
             self.counters.fulfil_rejected[str(status)] += 1
             detail = f"fulfil answered {status} {answer[:100]!r}"

@@ -8,6 +8,7 @@ rate, bounded in-flight) for latency at a given load. Every run is bounded in ti
 from __future__ import annotations
 
 import asyncio
+import math
 import random
 import time
 import uuid
@@ -25,7 +26,7 @@ from mojahub.kernel.money import UNITS_PER_WHOLE, parse_amount
 from mojahub.kernel.timefmt import format_http_date, format_iso
 
 Pair = tuple[str, str]
-PHASES = ("post_202", "to_payee", "fulfil_200", "to_payer")
+PHASES = ("post_202", "to_payee", "fulfil_200", "fulfil_to_payer")
 Chooser = Callable[[int], Pair]  # sequence number -> (payer, payee)
 
 
@@ -64,7 +65,8 @@ class RunResult:
     failures: Counter[str] = field(default_factory=Counter)
     generator_cpu_s: float = 0.0
     # Where the time goes, per completed transfer (seconds): POST answered; prepare reached the
-    # payee; payee's fulfil PUT answered by the hub; fulfil answered -> payer notified.
+    # payee; payee's fulfil PUT answered by the hub (when that came before the payer's callback);
+    # payee's fulfil sent -> payer notified.
     phases: dict[str, list[float]] = field(default_factory=lambda: {p: [] for p in PHASES})
 
     @property
@@ -165,8 +167,9 @@ class LoadGenerator:
                 phases = result.phases
                 phases["post_202"].append(acked - started)
                 phases["to_payee"].append(arrived - started)
-                phases["fulfil_200"].append(answered - sent)
-                phases["to_payer"].append(outcome.at - answered)
+                if not math.isnan(answered):
+                    phases["fulfil_200"].append(answered - sent)
+                phases["fulfil_to_payer"].append(outcome.at - sent)
         else:
             result.failures[outcome.detail[:120]] += 1
 

@@ -87,3 +87,14 @@ async def provision(
     for name, endpoints in dfsps.items():
         await provision_dfsp(session, admin_url, name, currency=currency, net_debit_cap=net_debit_cap,
                              funds_in=funds_in, endpoints=endpoints)
+
+
+async def read_positions(
+    session: aiohttp.ClientSession, admin_url: str, names: list[str], currency: str = "USD"
+) -> dict[str, float]:
+    """Each DFSP's net position (a JSON number on the operator API) in ``currency``."""
+    out: dict[str, float] = {}
+    for name in names:
+        body = await _call(session, "GET", f"{admin_url}/participants/{name}/positions?currency={currency}")
+        out[name] = float(body["value"])
+    return out

@@ -3,10 +3,12 @@ CPU accounting, stop everything; plus the raw HTTP ceiling R for the same worker
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import secrets
 import shutil
+import signal
 import sys
 import tempfile
 from collections.abc import AsyncIterator
@@ -21,7 +23,7 @@ from bench.cpu import CpuMeter, process_tree
 from bench.dfsps import Dfsps, transfer_endpoints
 from bench.load import Chooser, LoadGenerator, RunResult
 from bench.procs import Server, port_in_use
-from bench.provision import provision
+from bench.provision import provision, read_positions
 from bench.stats import summarize
 
 PG_DEFAULT = "postgresql+asyncpg://postgres@127.0.0.1:5432"
@@ -44,7 +46,7 @@ SCENARIOS: dict[str, Scenario] = {
         Scenario("hot32", "one hot payer, 32 clients", "hot", 32),
         Scenario("mix70", "70% from one hot payer, 32 clients", "mix70", 32),
         Scenario("half", "open loop at half the peak rate, 20 payers", "spread", 0, open_loop_fraction=0.5),
-        Scenario("smoke", "a handful of transfers, 2 clients", "spread", 2),
+        Scenario("smoke", "a handful of transfers from one payer, 2 clients", "hot", 2),
     )
 }
 DEFAULT_SCENARIOS = ("spread", "hot8", "hot32", "mix70", "half")
@@ -86,6 +88,7 @@ class Options:
     hub_env: dict[str, str] = field(default_factory=dict)
     log_dir: Path | None = None
     json_path: Path | None = None
+    profile_dir: Path | None = None  # py-spy collapsed stacks of the hub, one file per scenario
     verbose: bool = True
 
     def workers_for(self, backend: str) -> int:
@@ -123,6 +126,9 @@ class BackendReport:
     ceiling: CeilingResult | None
     scenarios: list[ScenarioReport]
     sim_counters: dict[str, Any]
+    # Net positions read back through the operator API after the run (currency units); every
+    # committed transfer moves one payer up and one payee down, so they must sum to zero.
+    positions: dict[str, float] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -205,6 +211,7 @@ async def run_backend(backend: str, opts: Options) -> BackendReport:
     db_cm = sqlite_database(work) if backend == "sqlite" else postgres_database(opts.pg_url)
     reports: list[ScenarioReport] = []
     counters: dict[str, Any] = {}
+    positions: dict[str, float] = {}
     try:
         async with db_cm as database_url:
             env = {"MOJAHUB_LOG_LEVEL": "warning", "MOJAHUB_HOST": "127.0.0.1", **opts.hub_env}
@@ -224,6 +231,7 @@ async def run_backend(backend: str, opts: Options) -> BackendReport:
                         generator = LoadGenerator(hub_url, dfsps, session)
                         reports = await _run_scenarios(backend, opts, hub, generator, names, database_url)
                         counters = asdict(dfsps.counters)
+                        positions = await read_positions(session, f"http://127.0.0.1:{admin_port}", names)
                     finally:
                         await dfsps.stop()
             finally:
@@ -236,7 +244,8 @@ async def run_backend(backend: str, opts: Options) -> BackendReport:
     if ceiling is not None:
         for r in reports:
             r.ratio_of_r = r.transfers_per_s / ceiling.requests_per_s
-    return BackendReport(backend=backend, workers=workers, ceiling=ceiling, scenarios=reports, sim_counters=counters)
+    return BackendReport(backend=backend, workers=workers, ceiling=ceiling, scenarios=reports, sim_counters=counters,
+                         positions=positions)
 
 
 async def _run_scenarios(
@@ -255,6 +264,7 @@ async def _run_scenarios(
             db_pids = await _pg_backend_pids(opts.pg_url, database_url.rsplit("/", 1)[1])
         hub_meter = CpuMeter(lambda: process_tree(hub.pid))
         db_meter = CpuMeter(lambda pids=db_pids: pids)  # the list is refreshed in place below
+        profiler = await _start_profiler(opts, hub, backend, name)
         hub_meter.start()
         db_meter.start()
         rate: float | None = None
@@ -272,6 +282,7 @@ async def _run_scenarios(
             result = await generator.closed_loop(pick, clients=scenario.clients, duration_s=opts.duration_s,
                                                  max_transfers=opts.max_transfers)
         hub_cpu = hub_meter.stop()
+        await _stop_profiler(profiler)
         if backend == "postgres":
             # Pick up backends that connected during the run (they count from zero).
             db_pids[:] = sorted(set(db_pids) | set(await _pg_backend_pids(opts.pg_url,
@@ -284,6 +295,29 @@ async def _run_scenarios(
         if scenario.open_loop_fraction is None and name != "smoke":
             peak = max(peak or 0.0, report.transfers_per_s)
     return reports
+
+
+async def _start_profiler(opts: Options, hub: Server, backend: str, scenario: str) -> asyncio.subprocess.Process | None:
+    if opts.profile_dir is None:
+        return None
+    opts.profile_dir.mkdir(parents=True, exist_ok=True)
+    out = opts.profile_dir / f"hub-{backend}-{scenario}.txt"
+    spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+    return await asyncio.create_subprocess_exec(
+        spy, "record", "--pid", str(hub.pid), "--subprocesses", "--nonblocking", "--gil", "--rate", "250",
+        "--format", "raw", "--output", str(out), stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+    )
+
+
+async def _stop_profiler(profiler: asyncio.subprocess.Process | None) -> None:
+    if profiler is None:
+        return
+    profiler.send_signal(signal.SIGINT)  # py-spy writes its output on SIGINT
+    try:
+        await asyncio.wait_for(profiler.wait(), 30)
+    except TimeoutError:
+        profiler.kill()
+        await profiler.wait()
 
 
 def _report(
