@@ -106,13 +106,16 @@ class Simulator:
 
 
 async def run_simulator(config: SimConfig, host: str, fspiop_port: int, outbound_port: int,
-                        stop: asyncio.Event) -> None:
+                        stop: asyncio.Event, *, register: bool = True) -> None:
     """``mojahub sim``: serve until ``stop`` is set, printing every FSPIOP message."""
     sim = Simulator(config, on_event=lambda e: print(e.line(), flush=True))
     await sim.start(host, fspiop_port, outbound_port)
     print(f"{config.fsp_id}: FSPIOP on {sim.fspiop_url}, outbound API on {sim.outbound_url}, "
           f"hub {config.hub_url}", flush=True)
     try:
+        if register and config.parties:
+            for key, ok, body in await sim.register_parties():
+                print(f"{config.fsp_id}: register {key}: {'ok' if ok else body}", flush=True)
         await stop.wait()
     finally:
         await sim.stop()
