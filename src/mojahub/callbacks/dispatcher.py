@@ -151,9 +151,12 @@ class Dispatcher:
 
     async def _claim_loop(self) -> None:
         s = self.settings
+        # Claim in batches: with messages in flight, wait until a quarter of the slots (or a batch)
+        # is free rather than claiming one row per finished send.
+        min_free = max(1, min(s.callback_batch_size, s.callback_concurrency) // 4)
         while True:
             free = s.callback_concurrency - len(self._in_flight)
-            if free <= 0:
+            if free < min_free and self._in_flight:
                 self._slot_freed.clear()
                 await self._slot_freed.wait()
                 continue
