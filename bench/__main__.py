@@ -78,14 +78,15 @@ def render(reports: list[BackendReport]) -> str:
                      f"{c.server_cpu_ms_per_request:.3f} CPU-ms/req)")
         lines.append(head)
         lines.append(f"{'scenario':<8} {'clients':>7} {'rate':>6} {'done':>7} {'fail':>5} {'tr/s':>7} {'xR':>6} "
-                     f"{'p50':>7} {'p95':>7} {'p99':>7} {'hubCPU':>7} {'dbCPU':>6} {'genCPU':>6}"
-                     "  (ms; CPU-ms/transfer)")
+                     f"{'p50':>7} {'p95':>7} {'p99':>7} {'hubCPU':>7} {'hubMrg':>6} {'dbCPU':>6} {'genCPU':>6} "
+                     f"{'hub%':>5}  (ms; CPU-ms/transfer; hubMrg = minus idle)")
         for r in b.scenarios:
             lines.append(
                 f"{r.scenario:<8} {r.clients or '-':>7} {_fmt(r.rate_per_s, '.0f'):>6} {r.completed:>7} {r.failed:>5} "
                 f"{r.transfers_per_s:>7.0f} {_fmt(r.ratio_of_r, '.3f'):>6} {_fmt(r.p50_ms):>7} {_fmt(r.p95_ms):>7} "
-                f"{_fmt(r.p99_ms):>7} {r.hub_cpu_ms_per_transfer:>7.2f} {_fmt(r.db_cpu_ms_per_transfer, '.2f'):>6} "
-                f"{r.generator_cpu_ms_per_transfer:>6.2f}"
+                f"{_fmt(r.p99_ms):>7} {r.hub_cpu_ms_per_transfer if r.completed else math.nan:>7.2f} "
+                f"{_fmt(r.hub_cpu_ms_per_transfer_marginal, '.2f'):>6} {_fmt(r.db_cpu_ms_per_transfer, '.2f'):>6} "
+                f"{r.generator_cpu_ms_per_transfer:>6.2f} {r.hub_cpu_pct:>5.0f}"
             )
             if r.phase_p50_ms:
                 phases = ", ".join(f"{k} {v:.1f}" for k, v in r.phase_p50_ms.items())
@@ -104,7 +105,7 @@ def targets(b: BackendReport) -> list[str]:
     """The issue's targets, checked against this run (reported, never asserted)."""
     by = {r.scenario: r for r in b.scenarios}
     out: list[str] = []
-    closed = [r for r in b.scenarios if r.rate_per_s is None and r.scenario != "smoke"]
+    closed = [r for r in b.scenarios if r.rate_per_s is None and r.scenario not in ("smoke", "idle")]
     if b.ceiling and closed:
         best = max(closed, key=lambda r: r.transfers_per_s)
         ratio = best.transfers_per_s / b.ceiling.requests_per_s

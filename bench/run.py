@@ -11,6 +11,7 @@ import shutil
 import signal
 import sys
 import tempfile
+import time
 from collections.abc import AsyncIterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -33,7 +34,7 @@ PG_DEFAULT = "postgresql+asyncpg://postgres@127.0.0.1:5432"
 class Scenario:
     name: str
     description: str
-    payers: str  # "spread" | "hot" | "mix70"
+    payers: str  # "spread" | "hot" | "mix70" | "none" (idle)
     clients: int = 32
     open_loop_fraction: float | None = None  # open loop at this fraction of the backend's peak
 
@@ -46,10 +47,11 @@ SCENARIOS: dict[str, Scenario] = {
         Scenario("hot32", "one hot payer, 32 clients", "hot", 32),
         Scenario("mix70", "70% from one hot payer, 32 clients", "mix70", 32),
         Scenario("half", "open loop at half the peak rate, 20 payers", "spread", 0, open_loop_fraction=0.5),
+        Scenario("idle", "no load: the hub's fixed cost (pollers, sweepers, caches)", "none", 0),
         Scenario("smoke", "a handful of transfers from one payer, 2 clients", "hot", 2),
     )
 }
-DEFAULT_SCENARIOS = ("spread", "hot8", "hot32", "mix70", "half")
+DEFAULT_SCENARIOS = ("idle", "spread", "hot8", "hot32", "mix70", "half")
 
 
 def chooser(kind: str, names: list[str]) -> Chooser:
@@ -67,7 +69,7 @@ def chooser(kind: str, names: list[str]) -> Chooser:
     def mix70(seq: int) -> tuple[str, str]:
         return hot(seq) if (seq * 7919) % 100 < 70 else spread(seq)
 
-    return {"spread": spread, "hot": hot, "mix70": mix70}[kind]
+    return {"spread": spread, "hot": hot, "mix70": mix70, "none": spread}[kind]
 
 
 @dataclass
@@ -113,6 +115,9 @@ class ScenarioReport:
     p99_ms: float
     max_ms: float
     hub_cpu_ms_per_transfer: float
+    hub_cpu_pct: float  # hub CPU seconds per wall second, x100 (all hub processes)
+    # Hub CPU per transfer minus the idle baseline (when the run measured one first).
+    hub_cpu_ms_per_transfer_marginal: float | None
     db_cpu_ms_per_transfer: float | None
     generator_cpu_ms_per_transfer: float
     phase_p50_ms: dict[str, float] = field(default_factory=dict)
@@ -256,9 +261,10 @@ async def _run_scenarios(
         await generator.closed_loop(chooser("spread", names), clients=8, duration_s=opts.warmup_s,
                                     max_transfers=opts.max_transfers)
     peak = opts.peak_rate
-    for name in opts.scenarios:
+    idle_cpu_per_s: float | None = None
+    ordered = sorted(opts.scenarios, key=lambda n: n != "idle")  # the baseline first
+    for name in ordered:
         scenario = SCENARIOS[name]
-        pick = chooser(scenario.payers, names)
         db_pids: list[int] = []
         if backend == "postgres":
             db_pids = await _pg_backend_pids(opts.pg_url, database_url.rsplit("/", 1)[1])
@@ -268,19 +274,29 @@ async def _run_scenarios(
         hub_meter.start()
         db_meter.start()
         rate: float | None = None
-        if scenario.open_loop_fraction is not None:
+        if scenario.payers == "none":
+            _say(opts, f"[{backend}] {name}: {opts.duration_s:g}s without load ...")
+            result = RunResult()
+            started = time.perf_counter()
+            await asyncio.sleep(opts.duration_s)
+            result.elapsed_s = time.perf_counter() - started
+        elif scenario.open_loop_fraction is not None:
             if not peak:
                 _say(opts, f"[{backend}] {name}: skipped (no peak rate: run a closed-loop scenario first or "
                            "pass --peak-rate)")
                 continue
             rate = peak * scenario.open_loop_fraction
             _say(opts, f"[{backend}] {name}: open loop at {rate:,.0f}/s for {opts.duration_s:g}s ...")
-            result = await generator.open_loop(pick, rate_per_s=rate, duration_s=opts.duration_s,
-                                               max_transfers=opts.max_transfers, max_in_flight=512)
+            result = await generator.open_loop(
+                chooser(scenario.payers, names), rate_per_s=rate, duration_s=opts.duration_s,
+                max_transfers=opts.max_transfers, max_in_flight=512,
+            )
         else:
             _say(opts, f"[{backend}] {name}: {scenario.description} for {opts.duration_s:g}s ...")
-            result = await generator.closed_loop(pick, clients=scenario.clients, duration_s=opts.duration_s,
-                                                 max_transfers=opts.max_transfers)
+            result = await generator.closed_loop(
+                chooser(scenario.payers, names), clients=scenario.clients, duration_s=opts.duration_s,
+                max_transfers=opts.max_transfers,
+            )
         hub_cpu = hub_meter.stop()
         await _stop_profiler(profiler)
         if backend == "postgres":
@@ -288,11 +304,13 @@ async def _run_scenarios(
             db_pids[:] = sorted(set(db_pids) | set(await _pg_backend_pids(opts.pg_url,
                                                                            database_url.rsplit("/", 1)[1])))
         db_cpu = db_meter.stop() if backend == "postgres" else None
-        report = _report(backend, scenario, rate, result, hub_cpu, db_cpu)
+        report = _report(backend, scenario, rate, result, hub_cpu, db_cpu, idle_cpu_per_s)
+        if scenario.payers == "none":
+            idle_cpu_per_s = hub_cpu / result.elapsed_s
         reports.append(report)
         _say(opts, f"[{backend}] {name}: {report.transfers_per_s:,.0f}/s p99 {report.p99_ms:.1f} ms, "
                    f"{report.failed} failed")
-        if scenario.open_loop_fraction is None and name != "smoke":
+        if scenario.open_loop_fraction is None and name not in ("smoke", "idle"):
             peak = max(peak or 0.0, report.transfers_per_s)
     return reports
 
@@ -321,10 +339,14 @@ async def _stop_profiler(profiler: asyncio.subprocess.Process | None) -> None:
 
 
 def _report(
-    backend: str, scenario: Scenario, rate: float | None, result: RunResult, hub_cpu_s: float, db_cpu_s: float | None
+    backend: str, scenario: Scenario, rate: float | None, result: RunResult, hub_cpu_s: float, db_cpu_s: float | None,
+    idle_cpu_per_s: float | None,
 ) -> ScenarioReport:
     lat = summarize(result.latencies_s)
     done = max(result.completed, 1)
+    marginal = None
+    if idle_cpu_per_s is not None and result.completed:
+        marginal = (hub_cpu_s - idle_cpu_per_s * result.elapsed_s) * 1000 / done
     return ScenarioReport(
         backend=backend,
         scenario=scenario.name,
@@ -342,7 +364,9 @@ def _report(
         p99_ms=lat.p99_ms,
         max_ms=lat.max_ms,
         hub_cpu_ms_per_transfer=hub_cpu_s * 1000 / done,
-        db_cpu_ms_per_transfer=None if db_cpu_s is None else db_cpu_s * 1000 / done,
+        hub_cpu_pct=hub_cpu_s * 100 / result.elapsed_s if result.elapsed_s > 0 else 0.0,
+        hub_cpu_ms_per_transfer_marginal=marginal,
+        db_cpu_ms_per_transfer=None if db_cpu_s is None or not result.completed else db_cpu_s * 1000 / done,
         generator_cpu_ms_per_transfer=result.generator_cpu_s * 1000 / done,
         phase_p50_ms={k: summarize(v).p50_ms for k, v in result.phases.items() if v},
     )
