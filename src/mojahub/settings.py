@@ -44,6 +44,9 @@ class Settings(BaseSettings):
     callback_dispatch_enabled: bool = Field(default=True, description="run the outbox dispatcher in this process")
     callback_endpoint_cache_s: float = Field(default=2.0, ge=0, description="endpoint template cache TTL")
     callback_backlog_interval_s: float = Field(default=5.0, gt=0, description="outbox backlog gauge refresh")
+    callback_retention_s: float | None = Field(
+        default=604_800.0, gt=0, description="delete DELIVERED outbox messages older than this (None: keep)"
+    )
 
     # Transfers
     expiry_sweep_interval_s: float = Field(default=0.5, gt=0)

@@ -395,3 +395,21 @@ async def test_two_dispatchers_deliver_each_message_exactly_once(db: Database, d
     async with db.read() as conn:
         attempts = len((await conn.execute(select(callback_attempt.c.id))).all())
     assert attempts == n
+
+
+async def test_housekeeping_purges_old_delivered_messages_and_keeps_failed_ones(
+    db: Database, payer: DfspServer
+) -> None:
+    await add_participant(db, "payer", fsp_endpoints(payer.url))
+    payer.respond_with(lambda r: (400, None, None) if r.path.endswith("/t-bad") else None)
+    await put(db, transfer_put("t-old-1"), transfer_put("t-old-2"), transfer_put("t-bad"))
+    async with running_dispatcher(db, callback_retention_s=0.05) as dispatcher:
+        await wait_state(db, "t-old-1", "DELIVERED")
+        await wait_state(db, "t-old-2", "DELIVERED")
+        await wait_state(db, "t-bad", "FAILED")
+        await asyncio.sleep(0.1)
+        assert await dispatcher.housekeeping() == 2
+    assert await rows_for(db, "t-old-1") == []
+    assert await attempts_for(db, "t-old-1") == []
+    assert [r.state for r in await rows_for(db, "t-bad")] == ["FAILED"]
+    assert len(await attempts_for(db, "t-bad")) == 1

@@ -56,6 +56,7 @@ log = structlog.get_logger(__name__)
 # again at the next poll; anything else is a bug and propagates.
 _DB_ERRORS = (SQLAlchemyError, OSError, asyncio.TimeoutError)
 _MAX_ERROR_TEXT = 1000
+_PURGE_ROUNDS_MAX = 10  # per housekeeping round: purging never hogs the database
 
 
 def backoff_s(attempt_no: int, base_s: float, max_s: float) -> float:
@@ -90,7 +91,6 @@ class Dispatcher:
         self._records: list[AttemptRecord] = []
         self._records_ready = asyncio.Event()
         self._endpoints: dict[tuple[str, str], tuple[str, float]] = {}
-        self._backlog_at = 0.0
         self._stopping = False
 
     # --- lifecycle ------------------------------------------------------------------------
@@ -120,10 +120,13 @@ class Dispatcher:
         """Deliver until cancelled (a ``Hub.background`` task)."""
         self._session = self._make_session()
         recorder = asyncio.create_task(self._record_loop(), name="callbacks-recorder")
+        housekeeper = asyncio.create_task(self._housekeeping_loop(), name="callbacks-housekeeping")
         try:
             await self._claim_loop()
         finally:
             self._stopping = True
+            housekeeper.cancel()
+            await asyncio.gather(housekeeper, return_exceptions=True)
             await self._shutdown(recorder)
 
     async def close(self) -> None:
@@ -154,6 +157,7 @@ class Dispatcher:
         # Claim in batches: with messages in flight, wait until a quarter of the slots (or a batch)
         # is free rather than claiming one row per finished send.
         min_free = max(1, min(s.callback_batch_size, s.callback_concurrency) // 4)
+        failures = 0
         while True:
             free = s.callback_concurrency - len(self._in_flight)
             if free < min_free and self._in_flight:
@@ -164,10 +168,12 @@ class Dispatcher:
             self.wakeup.clear()
             try:
                 claimed = await self._claim(want)
-                await self._refresh_backlog()
+                failures = 0
             except _DB_ERRORS:
-                log.exception("callbacks.claim_failed")
-                await asyncio.sleep(s.callback_poll_interval_s)
+                # The database is away: back off (bounded) instead of logging every poll.
+                failures += 1
+                log.exception("callbacks.claim_failed", failures=failures)
+                await asyncio.sleep(backoff_s(failures, s.callback_poll_interval_s, s.callback_backoff_max_s))
                 continue
             if len(claimed) >= want:
                 await asyncio.sleep(0)  # more may be due: claim again, letting senders run
@@ -226,13 +232,34 @@ class Dispatcher:
         metrics.CALLBACKS_IN_FLIGHT.dec()
         self._slot_freed.set()
 
-    async def _refresh_backlog(self) -> None:
-        mono = time.monotonic()
-        if mono - self._backlog_at < self.settings.callback_backlog_interval_s:
-            return
-        self._backlog_at = mono
+    async def _housekeeping_loop(self) -> None:
+        """Every ``callback_backlog_interval_s``: refresh the backlog gauge and delete DELIVERED
+        messages older than ``callback_retention_s`` (bounded batches; FAILED ones stay for the
+        operator)."""
+        s = self.settings
+        while True:
+            try:
+                await self.housekeeping()
+            except _DB_ERRORS:
+                log.warning("callbacks.housekeeping_failed", exc_info=True)
+            await asyncio.sleep(s.callback_backlog_interval_s)
+
+    async def housekeeping(self) -> int:
+        """One round of housekeeping; returns the number of messages purged."""
+        s = self.settings
         async with self.db.read() as conn:
             metrics.OUTBOX_BACKLOG.set(await store.backlog(conn))
+        if s.callback_retention_s is None:
+            return 0
+        cutoff = self.clock.now() - timedelta(seconds=s.callback_retention_s)
+        purged = 0
+        for _ in range(_PURGE_ROUNDS_MAX):
+            async with self.db.write() as conn:
+                n = await store.purge_delivered(conn, before=cutoff, limit=s.callback_batch_size)
+            purged += n
+            if n < s.callback_batch_size:
+                break
+        return purged
 
     # --- endpoints ------------------------------------------------------------------------
 
@@ -306,7 +333,7 @@ class Dispatcher:
                 message.method,
                 url,
                 data=message.body,
-                headers=dict(message.headers),
+                headers={k: str(v) for k, v in message.headers.items()},
                 allow_redirects=False,
             ) as resp:
                 await resp.read()

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, bindparam, func, or_, select, update
+from sqlalchemy import and_, bindparam, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from mojahub.storage.outbox import DELIVERED, FAILED, PENDING, callback_attempt, outbox
@@ -195,6 +195,26 @@ async def release(conn: AsyncConnection, messages: Sequence[ClaimedMessage]) -> 
         .values(claimed_until=None),
         [{"b_id": m.id, "b_token": m.token} for m in messages],
     )
+
+
+async def purge_delivered(conn: AsyncConnection, *, before: datetime, limit: int) -> int:
+    """Delete up to ``limit`` DELIVERED messages delivered before ``before``, with their attempts.
+    (A delivered message's ``due_at`` is its delivery time, so the state/due index finds them.)"""
+    ids = list(
+        (
+            await conn.execute(
+                select(outbox.c.id)
+                .where(and_(outbox.c.state == DELIVERED, outbox.c.due_at < before))
+                .order_by(outbox.c.due_at)
+                .limit(limit)
+            )
+        ).scalars()
+    )
+    if not ids:
+        return 0
+    await conn.execute(delete(callback_attempt).where(callback_attempt.c.outbox_id.in_(ids)))
+    await conn.execute(delete(outbox).where(outbox.c.id.in_(ids)))
+    return len(ids)
 
 
 async def backlog(conn: AsyncConnection) -> int:
