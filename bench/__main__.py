@@ -88,6 +88,9 @@ def render(reports: list[BackendReport]) -> str:
                 f"{_fmt(r.hub_cpu_ms_per_transfer_marginal, '.2f'):>6} {_fmt(r.db_cpu_ms_per_transfer, '.2f'):>6} "
                 f"{r.generator_cpu_ms_per_transfer:>6.2f} {r.hub_cpu_pct:>5.0f}"
             )
+            if r.db_transactions_per_transfer is not None:
+                lines.append(f"{'':<10}database transactions per transfer: {r.db_transactions_per_transfer:.1f} "
+                             "(incl. pollers; pg_stat_database)")
             if r.phase_p50_ms:
                 phases = ", ".join(f"{k} {v:.1f}" for k, v in r.phase_p50_ms.items())
                 lines.append(f"{'':<10}p50 phases (ms): {phases}")

@@ -119,6 +119,7 @@ class ScenarioReport:
     # Hub CPU per transfer minus the idle baseline (when the run measured one first).
     hub_cpu_ms_per_transfer_marginal: float | None
     db_cpu_ms_per_transfer: float | None
+    db_transactions_per_transfer: float | None
     generator_cpu_ms_per_transfer: float
     phase_p50_ms: dict[str, float] = field(default_factory=dict)
     ratio_of_r: float | None = None
@@ -170,6 +171,21 @@ async def postgres_database(pg_url: str) -> AsyncIterator[str]:
         with contextlib.suppress(Exception):
             await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await admin.close()
+
+
+async def _pg_xacts(pg_url: str, database: str) -> int:
+    """Transactions committed + rolled back in ``database`` so far (pg_stat_database)."""
+    import asyncpg
+
+    conn = await asyncpg.connect(_pg_admin_dsn(pg_url), timeout=10)
+    try:
+        await conn.execute("SELECT pg_stat_clear_snapshot()")
+        value = await conn.fetchval(
+            "SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = $1", database
+        )
+    finally:
+        await conn.close()
+    return int(value or 0)
 
 
 async def _pg_backend_pids(pg_url: str, database: str) -> list[int]:
@@ -266,8 +282,10 @@ async def _run_scenarios(
     for name in ordered:
         scenario = SCENARIOS[name]
         db_pids: list[int] = []
+        xacts_before = 0
         if backend == "postgres":
             db_pids = await _pg_backend_pids(opts.pg_url, database_url.rsplit("/", 1)[1])
+            xacts_before = await _pg_xacts(opts.pg_url, database_url.rsplit("/", 1)[1])
         hub_meter = CpuMeter(lambda: process_tree(hub.pid))
         db_meter = CpuMeter(lambda pids=db_pids: pids)  # the list is refreshed in place below
         profiler = await _start_profiler(opts, hub, backend, name)
@@ -305,6 +323,11 @@ async def _run_scenarios(
                                                                            database_url.rsplit("/", 1)[1])))
         db_cpu = db_meter.stop() if backend == "postgres" else None
         report = _report(backend, scenario, rate, result, hub_cpu, db_cpu, idle_cpu_per_s)
+        if backend == "postgres" and result.completed:
+            # Statistics reach pg_stat_database when a backend goes idle: give them a moment.
+            await asyncio.sleep(1.0)
+            xacts = await _pg_xacts(opts.pg_url, database_url.rsplit("/", 1)[1]) - xacts_before
+            report.db_transactions_per_transfer = xacts / result.completed
         if scenario.payers == "none":
             idle_cpu_per_s = hub_cpu / result.elapsed_s
         reports.append(report)
@@ -367,6 +390,7 @@ def _report(
         hub_cpu_pct=hub_cpu_s * 100 / result.elapsed_s if result.elapsed_s > 0 else 0.0,
         hub_cpu_ms_per_transfer_marginal=marginal,
         db_cpu_ms_per_transfer=None if db_cpu_s is None or not result.completed else db_cpu_s * 1000 / done,
+        db_transactions_per_transfer=None,
         generator_cpu_ms_per_transfer=result.generator_cpu_s * 1000 / done,
         phase_p50_ms={k: summarize(v).p50_ms for k, v in result.phases.items() if v},
     )
