@@ -413,3 +413,24 @@ async def test_housekeeping_purges_old_delivered_messages_and_keeps_failed_ones(
     assert await attempts_for(db, "t-old-1") == []
     assert [r.state for r in await rows_for(db, "t-bad")] == ["FAILED"]
     assert len(await attempts_for(db, "t-bad")) == 1
+
+
+async def test_stopping_gives_in_flight_messages_back_at_once(db: Database, payer: DfspServer) -> None:
+    gate = asyncio.Event()
+
+    async def hold(_r: ReceivedRequest) -> None:
+        await gate.wait()
+
+    await add_participant(db, "payer", fsp_endpoints(payer.url))
+    payer.respond_with(hold)
+    await put(db, transfer_put("t-stop"))
+    try:
+        async with running_dispatcher(db, callback_lease_s=300.0):
+            await payer.next_request(method="PUT", path="/transfers/t-stop", timeout=10)
+            [claimed] = await rows_for(db, "t-stop")
+            assert claimed.claimed_until is not None
+    finally:
+        gate.set()
+    [row] = await rows_for(db, "t-stop")
+    assert row.state == "PENDING"
+    assert row.claimed_until is None  # the next dispatcher need not wait out the 300 s lease

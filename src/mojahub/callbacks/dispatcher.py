@@ -135,12 +135,14 @@ class Dispatcher:
             await self._session.close()
 
     async def _shutdown(self, recorder: asyncio.Task[None]) -> None:
+        # Snapshot first: a cancelled send leaves ``_in_flight``. Releasing a message whose result
+        # did get recorded is a no-op (the release is fenced by the claim).
+        unsent = list(self._in_flight.values())
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         recorder.cancel()
         await asyncio.gather(recorder, return_exceptions=True)
-        unsent = list(self._in_flight.values())
         try:
             await self._flush_records()
             if unsent:
