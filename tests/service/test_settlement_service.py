@@ -332,3 +332,42 @@ async def test_participant_window_filter_and_not_found_errors(db: Database) -> N
         with pytest.raises(HubError) as exc:
             await windows.find_windows(conn, windows.WindowFilter(), limit=10, describe="{}")
         assert exc.value.description.startswith("Generic validation error - Use at least one parameter")
+
+
+async def test_one_settlement_nets_several_windows_and_each_currency_settles_under_its_model(db: Database) -> None:
+    async with db.write() as conn:
+        d = await _setup(conn)
+        await hub_accounts(conn)
+        await hub_accounts(conn, "XTS")
+        await deferred_net_model(conn, "DEFAULTDEFERREDNET", None)
+        x1 = await dfsp(conn, "xts1", currency="XTS")
+        x2 = await dfsp(conn, "xts2", currency="XTS")
+        w1 = await commit(conn, d["testfsp1"], d["testfsp2"], 10)
+        await commit(conn, x1, x2, 4, currency="XTS")
+        await windows.close_window(conn, w1, "day 1", now=T0)
+        w2 = await commit(conn, d["testfsp2"], d["testfsp1"], 3)
+        await commit(conn, d["payerfsp"], d["testfsp1"], 2)
+        await windows.close_window(conn, w2, "day 2", now=T0)
+        xxx = await st.create_settlement(conn, "DEFERREDNETXXX", "both days", [w1, w2], now=T0)
+    assert {a.id: a.net_amount for a in xxx.accounts} == {
+        d["testfsp1"].position_account_id: 5 * UNITS, d["testfsp2"].position_account_id: -7 * UNITS,
+        d["payerfsp"].position_account_id: 2 * UNITS}
+    assert [w.id for w in xxx.windows] == [w1, w2]
+    accounts = [(a.participant_id, a.id) for a in xxx.accounts]
+    for state in ("PS_TRANSFERS_RECORDED", "PS_TRANSFERS_RESERVED", "PS_TRANSFERS_COMMITTED", "SETTLED"):
+        r = await _walk(db, xxx.id, state, accounts)
+    assert r.settlement.state == "SETTLED"
+    # Window 1 still holds unsettled XTS content; window 2 held only XXX.
+    assert {w.id: w.state for w in r.settlement.windows} == {w1: "PENDING_SETTLEMENT", w2: "SETTLED"}
+    async with db.write() as conn:
+        xts = await st.create_settlement(conn, "DEFAULTDEFERREDNET", "xts", [w1], now=T0)
+    assert {a.id: a.net_amount for a in xts.accounts} == {x1.position_account_id: 4 * UNITS,
+                                                          x2.position_account_id: -4 * UNITS}
+    accounts = [(a.participant_id, a.id) for a in xts.accounts]
+    for state in ("PS_TRANSFERS_RECORDED", "PS_TRANSFERS_RESERVED", "PS_TRANSFERS_COMMITTED", "SETTLED"):
+        r = await _walk(db, xts.id, state, accounts)
+    assert {w.id: w.state for w in r.settlement.windows} == {w1: "SETTLED"}
+    async with db.read() as conn:
+        assert (await st.find_settlements(conn, st.SettlementFilter(settlement_window_id=w1), limit=10))[0].id == xts.id
+        assert [s.id for s in await st.find_settlements(conn, st.SettlementFilter(currency="XXX"), limit=10)] == [
+            xxx.id]
