@@ -41,7 +41,7 @@ class AdminClient:
         hdrs.update(headers or {})
         async with self.http.request(method, self.base_url + path, data=data, headers=hdrs) as resp:
             text = await resp.text()
-            parsed = json.loads(text, parse_float=Decimal) if text else None
+            parsed = json.loads(text, parse_float=Decimal) if text and resp.content_type == "application/json" else None
             return Answer(resp.status, parsed, text)
 
     async def get(self, path: str) -> Answer:
