@@ -85,7 +85,7 @@ async def record_funds(conn: AsyncConnection, cmd: FundsCommand, *, hub_name: st
     if previous is not None:
         if previous.request_hash == request_hash:
             return Outcome.DUPLICATE
-        # Decision (docs/decisions/A-admin-funds.md): central-ledger ignores a changed resend
+        # Decision (docs/decisions/0002-admin-api-and-funds.md): central-ledger ignores a changed resend
         # silently; we tell the operator instead.
         log.warning("funds.modified_resend", transfer_id=cmd.transfer_id)
         raise HubError(ErrorCode.MODIFIED_REQUEST,
