@@ -9,22 +9,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from mojahub.kernel import ilp
 from mojahub.kernel.errors import ErrorCode, HubError
-from mojahub.transfers.tables import transfer_ilp_packet
+from mojahub.transfers.service import find_ilp_packet
 
 
 async def ilp_packet_of(conn: AsyncConnection, transfer_id: str) -> str | None:
     """The ``ilpPacket`` string stored for a transfer, or None for an unknown transfer."""
-    row = (
-        await conn.execute(
-            select(transfer_ilp_packet.c.ilp_packet).where(transfer_ilp_packet.c.transfer_id == transfer_id)
-        )
-    ).first()
-    return None if row is None else str(row.ilp_packet)
+    return await find_ilp_packet(conn, transfer_id)
 
 
 async def transaction_of(conn: AsyncConnection, transfer_id: str) -> dict[str, Any]:
