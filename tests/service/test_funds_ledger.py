@@ -205,3 +205,20 @@ def test_funds_movements_keep_every_currency_balanced(backend: str, request: pyt
     url = str(request.getfixturevalue("sqlite_url" if backend == "sqlite" else "pg_url"))
     asyncio.run(_scenario(url, ops))
 
+
+
+async def test_concurrent_resends_of_one_funds_in_post_it_once(db: Database) -> None:
+    async with db.write() as conn:
+        await hub_with_currencies(conn, "XXX")
+        await active_dfsp(conn, "dfspc", "XXX")
+    sid = await settlement_id(db, "dfspc", "XXX")
+    c = cmd("recordFundsIn", 700, "XXX")
+
+    async def send() -> funds.Outcome:
+        async with db.write() as conn:
+            return await funds.record_funds(conn, c, hub_name=HUB, name="dfspc", account_id=sid, now=NOW,
+                                            validity=VALIDITY)
+
+    outcomes = await asyncio.gather(*(send() for _ in range(6)))
+    assert sorted(o.value for o in outcomes) == ["done"] + ["duplicate"] * 5
+    assert await balance(db, sid) == -700

@@ -76,6 +76,9 @@ async def record_funds(conn: AsyncConnection, cmd: FundsCommand, *, hub_name: st
     """``POST /participants/{name}/accounts/{id}``: funds in, or reserve a funds out."""
     assert cmd.action in model.FUNDS_ACTIONS
     target = await _target(conn, hub_name=hub_name, name=name, account_id=account_id, currency=cmd.currency)
+    # Lock first: two requests for one account (a resend racing its original) are serialised
+    # here, so the duplicate check below sees the other's committed row (PostgreSQL READ COMMITTED).
+    locked = await ledger.lock(conn, [target.account_id, target.reconciliation_account_id])
     request_hash = cmd.request_hash(account_id)
     previous = (
         await conn.execute(
@@ -90,7 +93,6 @@ async def record_funds(conn: AsyncConnection, cmd: FundsCommand, *, hub_name: st
         log.warning("funds.modified_resend", transfer_id=cmd.transfer_id)
         raise HubError(ErrorCode.MODIFIED_REQUEST,
                        f"transferId {cmd.transfer_id} was already used for a different funds movement")
-    locked = await ledger.lock(conn, [target.account_id, target.reconciliation_account_id])
     if cmd.action == model.RECORD_FUNDS_IN_ACTION:
         postings = model.funds_in_postings(cmd.transfer_id, settlement_account_id=target.account_id,
                                            reconciliation_account_id=target.reconciliation_account_id,
