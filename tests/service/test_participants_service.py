@@ -132,3 +132,24 @@ async def test_concurrent_directory_misses_share_one_read(db: Database) -> None:
     found = await asyncio.gather(*(directory.lookup("dfspa") for _ in range(20)))
     assert {f.name for f in found if f is not None} == {"dfspa"}
     assert LOOKUPS.labels("miss")._value.get() - misses_before == 1
+
+
+async def test_concurrent_creates_of_one_participant_make_one_and_refuse_the_rest(db: Database) -> None:
+    import asyncio
+
+    async with db.write() as conn:
+        await hub_with_currencies(conn, "XXX")
+
+    async def create() -> str:
+        try:
+            async with db.write() as conn:
+                await service.create_participant(conn, hub_name=HUB, name="racer", currency="XXX", now=NOW)
+        except HubError as err:
+            return err.code.code
+        return "created"
+
+    results = await asyncio.gather(*(create() for _ in range(5)))
+    assert sorted(results) == ["3000"] * 4 + ["created"]
+    async with db.read() as conn:
+        view = await service.get_participant(conn, "racer")
+    assert [a.ledger_account_type for a in view.accounts] == ["POSITION", "SETTLEMENT"]

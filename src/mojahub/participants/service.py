@@ -298,7 +298,11 @@ async def create_hub_account(conn: AsyncConnection, *, hub_name: str, name: str,
     )
     if existing.first() is not None:
         raise HubError(ErrorCode.ADD_PARTY_INFO_ERROR, "Hub account has already been registered.")
-    await _new_account(conn, found.id, currency, lat_ids[account_type], active=True, now=now)
+    try:
+        async with conn.begin_nested():
+            await _new_account(conn, found.id, currency, lat_ids[account_type], active=True, now=now)
+    except IntegrityError as exc:  # a concurrent create of the same account won
+        raise HubError(ErrorCode.ADD_PARTY_INFO_ERROR, "Hub account has already been registered.") from exc
     return await _view(conn, name)
 
 
@@ -365,10 +369,14 @@ async def create_participant(conn: AsyncConnection, *, hub_name: str, name: str,
         participant_id = -1
     pairs = await account_types_for_currency(conn, currency)
     if participant_id < 0:
-        result = await conn.execute(
-            insert(participant).values(name=name, is_active=True, is_proxy=is_proxy, created_at=now,
-                                       created_by="unknown")
-        )
+        try:
+            async with conn.begin_nested():
+                result = await conn.execute(
+                    insert(participant).values(name=name, is_active=True, is_proxy=is_proxy, created_at=now,
+                                               created_by="unknown")
+                )
+        except IntegrityError as exc:  # a concurrent create of the same name won
+            raise HubError(ErrorCode.CLIENT_ERROR, "Participant currency has already been registered") from exc
         assert result.inserted_primary_key is not None
         participant_id = int(result.inserted_primary_key[0])
     created: set[int] = set()
