@@ -213,7 +213,13 @@ class Dispatcher:
         if give_back:
             async with self.db.write() as conn:
                 await store.release(conn, give_back)
-        endpoints = await self._resolve([(m.recipient, m.endpoint_type) for m in keep])
+        try:
+            endpoints = await self._resolve([(m.recipient, m.endpoint_type) for m in keep])
+        except _DB_ERRORS:
+            with contextlib.suppress(*_DB_ERRORS):
+                async with self.db.write() as conn:
+                    await store.release(conn, keep)
+            raise
         for m in keep:
             self._start(m, endpoints[(m.recipient, m.endpoint_type)])
         return claimed
