@@ -16,13 +16,6 @@ import aiohttp
 REPO = Path(__file__).resolve().parents[1]
 
 
-def free_port() -> int:
-    """An ephemeral loopback port (tests use it; bench runs use their fixed 3500-3599 range)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def port_in_use(port: int) -> bool:
     with socket.socket() as s:
         return s.connect_ex(("127.0.0.1", port)) == 0
