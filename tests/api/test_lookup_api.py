@@ -4,6 +4,9 @@ PostgreSQL."""
 
 from __future__ import annotations
 
+import itertools
+import os
+import secrets
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -13,11 +16,12 @@ from urllib.parse import unquote
 import aiohttp
 import orjson
 import pytest
+import pytest_asyncio
 
 from mojahub.kernel.timefmt import format_http_date
 from tests.support.dfsp import DfspServer, RunningHub, seed_dfsp, serve_hub_for_test
 
-MSISDN = "27713803912"
+pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 
 def headers(resource: str, source: str, destination: str | None = None, version: str = "1.1",
@@ -34,12 +38,26 @@ def headers(resource: str, source: str, destination: str | None = None, version:
     return out
 
 
+_counter = itertools.count(1)
+_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+
+def new_ulid() -> str:
+    return "01" + "".join(secrets.choice(_CROCKFORD) for _ in range(24))
+
+
 @dataclass
 class Env:
+    """One test's view of the shared hub: its own two DFSPs (unique names, own loopback servers)
+    and its own party identifier, so tests sharing a hub never see each other's traffic."""
+
     hub: RunningHub
     payer: DfspServer
     payee: DfspServer
     http: aiohttp.ClientSession
+    payer_name: str
+    payee_name: str
+    msisdn: str
 
     async def call(self, method: str, path: str, hdrs: dict[str, str], body: Any = None) -> tuple[int, Any]:
         data = body if isinstance(body, bytes) or body is None else orjson.dumps(body)
@@ -55,17 +73,52 @@ class Env:
             return resp.status, (orjson.loads(raw) if raw else None)
 
 
-@pytest.fixture
-async def env(db_url: str) -> AsyncIterator[Env]:
-    async with DfspServer("payerfsp") as payer, DfspServer("payeefsp") as payee, \
-            serve_hub_for_test(db_url, callback_backoff_base_s=0.05, oracle_timeout_s=2.0) as hub, \
+@pytest.fixture(scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def backend(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """One database per module and backend: starting a hub costs seconds on a loaded box, so the
+    tests of a module share one hub and keep apart by using their own DFSPs and identifiers."""
+    if request.param == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('als') / 'hub.db'}"
+    return "postgres"
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def running(backend: str) -> AsyncIterator[RunningHub]:
+    settings: dict[str, Any] = {"callback_backoff_base_s": 0.05, "oracle_timeout_s": 2.0}
+    if backend != "postgres":
+        async with serve_hub_for_test(backend, **settings) as hub:
+            yield hub
+        return
+    # PostgreSQL set up inside this loop (the conftest helpers use asyncio.run, which would unset
+    # the module's event loop); skipped like the conftest fixtures when no server answers.
+    from tests.conftest import PG_BASE, _pg_exec
+
+    name = f"mojahub_als_{os.getpid()}_{secrets.token_hex(4)}"
+    try:
+        await _pg_exec(f'CREATE DATABASE "{name}"')
+    except (TimeoutError, OSError) as exc:
+        if os.environ.get("CI"):
+            pytest.fail(f"PostgreSQL is not answering in CI: {exc}")
+        pytest.skip("PostgreSQL not available")
+    try:
+        async with serve_hub_for_test(f"{PG_BASE}/{name}", **settings) as hub:
+            yield hub
+    finally:
+        await _pg_exec(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest_asyncio.fixture(loop_scope="module")
+async def env(running: RunningHub) -> AsyncIterator[Env]:
+    n = next(_counter)
+    payer_name, payee_name = f"payer{n}fsp", f"payee{n}fsp"
+    async with DfspServer(payer_name) as payer, DfspServer(payee_name) as payee, \
             aiohttp.ClientSession() as http:
-        await seed_dfsp(hub.hub.db, "payerfsp", base_url=payer.url)
-        await seed_dfsp(hub.hub.db, "payeefsp", base_url=payee.url)
-        yield Env(hub, payer, payee, http)
+        await seed_dfsp(running.hub.db, payer_name, base_url=payer.url)
+        await seed_dfsp(running.hub.db, payee_name, base_url=payee.url)
+        yield Env(running, payer, payee, http, payer_name, payee_name, f"2771{n:07d}{secrets.randbelow(100):02d}")
 
 
-def party_body(fsp: str = "payeefsp", identifier: str = MSISDN) -> dict[str, Any]:
+def party_body(fsp: str, identifier: str) -> dict[str, Any]:
     return {
         "party": {
             "partyIdInfo": {"partyIdType": "MSISDN", "partyIdentifier": identifier, "fspId": fsp},
@@ -75,30 +128,30 @@ def party_body(fsp: str = "payeefsp", identifier: str = MSISDN) -> dict[str, Any
     }
 
 
-async def register(env: Env, identifier: str = MSISDN, sub_id: str | None = None) -> None:
-    path = f"/participants/MSISDN/{identifier}" + (f"/{sub_id}" if sub_id else "")
-    status, _ = await env.call("POST", path, headers("participants", "payeefsp"),
-                               {"fspId": "payeefsp", "currency": "XXX"})
+async def register(env: Env, sub_id: str | None = None) -> None:
+    path = f"/participants/MSISDN/{env.msisdn}" + (f"/{sub_id}" if sub_id else "")
+    status, _ = await env.call("POST", path, headers("participants", env.payee_name),
+                               {"fspId": env.payee_name, "currency": "XXX"})
     assert status == 202
     confirm = await env.payee.next_request(method="PUT", path=path)
-    assert confirm.json() == {"fspId": "payeefsp"}
+    assert confirm.json() == {"fspId": env.payee_name}
     assert confirm.header("FSPIOP-Source") == "Hub"
-    assert confirm.header("FSPIOP-Destination") == "payeefsp"
+    assert confirm.header("FSPIOP-Destination") == env.payee_name
     assert confirm.header("Accept") is None
 
 
 async def test_payee_registers_payer_looks_up_and_gets_the_payees_party_details(env: Env) -> None:
     await register(env)
-    path = f"/parties/MSISDN/{MSISDN}"
-    status, body = await env.call("GET", path, headers("parties", "payerfsp", version="2.0", body=False))
+    path = f"/parties/MSISDN/{env.msisdn}"
+    status, body = await env.call("GET", path, headers("parties", env.payer_name, version="2.0", body=False))
     assert (status, body) == (202, None)
 
     forwarded = await env.payee.next_request(method="GET", path=path)
-    assert forwarded.header("FSPIOP-Source") == "payerfsp"
-    assert forwarded.header("FSPIOP-Destination") == "payeefsp"
+    assert forwarded.header("FSPIOP-Source") == env.payer_name
+    assert forwarded.header("FSPIOP-Destination") == env.payee_name
 
-    answer = orjson.dumps(party_body())
-    put_headers = headers("parties", "payeefsp", "payerfsp", version="2.0")
+    answer = orjson.dumps(party_body(env.payee_name, env.msisdn))
+    put_headers = headers("parties", env.payee_name, env.payer_name, version="2.0")
     put_headers["FSPIOP-Signature"] = "opaque-signature"
     status, _ = await env.call("PUT", path, put_headers, answer)
     assert status == 200
@@ -106,68 +159,71 @@ async def test_payee_registers_payer_looks_up_and_gets_the_payees_party_details(
     delivered = await env.payer.next_request(method="PUT", path=path)
     assert delivered.body == answer  # byte for byte
     assert delivered.header("Content-Type") == "application/vnd.interoperability.parties+json;version=2.0"
-    assert delivered.header("FSPIOP-Source") == "payeefsp"
-    assert delivered.header("FSPIOP-Destination") == "payerfsp"
+    assert delivered.header("FSPIOP-Source") == env.payee_name
+    assert delivered.header("FSPIOP-Destination") == env.payer_name
     assert delivered.header("FSPIOP-Signature") == "opaque-signature"
     assert delivered.header("Date") == put_headers["Date"]
 
 
 async def test_lookup_with_sub_id_goes_to_the_sub_id_endpoint(env: Env) -> None:
     await register(env, sub_id="100")
-    status, _ = await env.call("GET", f"/parties/MSISDN/{MSISDN}/100", headers("parties", "payerfsp", body=False))
+    get_headers = headers("parties", env.payer_name, body=False)
+    status, _ = await env.call("GET", f"/parties/MSISDN/{env.msisdn}/100", get_headers)
     assert status == 202
-    await env.payee.next_request(method="GET", path=f"/parties/MSISDN/{MSISDN}/100")
+    await env.payee.next_request(method="GET", path=f"/parties/MSISDN/{env.msisdn}/100")
     # Without the sub id the party is unknown: only the sub-id mapping exists.
-    await env.call("GET", f"/parties/MSISDN/{MSISDN}", headers("parties", "payerfsp", body=False))
-    err = await env.payer.next_request(method="PUT", path=f"/parties/MSISDN/{MSISDN}/error")
+    await env.call("GET", f"/parties/MSISDN/{env.msisdn}", headers("parties", env.payer_name, body=False))
+    err = await env.payer.next_request(method="PUT", path=f"/parties/MSISDN/{env.msisdn}/error")
     assert err.json()["errorInformation"]["errorCode"] == "3204"
 
 
 async def test_unknown_party_gets_3204_from_the_hub(env: Env) -> None:
-    status, _ = await env.call("GET", "/parties/MSISDN/0000000", headers("parties", "payerfsp", body=False))
+    get_headers = headers("parties", env.payer_name, body=False)
+    status, _ = await env.call("GET", f"/parties/MSISDN/{env.msisdn}0", get_headers)
     assert status == 202
-    err = await env.payer.next_request(method="PUT", path="/parties/MSISDN/0000000/error")
+    err = await env.payer.next_request(method="PUT", path=f"/parties/MSISDN/{env.msisdn}0/error")
     assert err.json()["errorInformation"]["errorCode"] == "3204"
     assert err.header("FSPIOP-Source") == "Hub"
-    assert err.header("FSPIOP-Destination") == "payerfsp"
-    assert err.header("FSPIOP-URI") == "/parties/MSISDN/0000000/error"
+    assert err.header("FSPIOP-Destination") == env.payer_name
+    assert err.header("FSPIOP-URI") == f"/parties/MSISDN/{env.msisdn}0/error"
     assert err.header("FSPIOP-HTTP-Method") == "PUT"
     await env.payee.assert_no_request(path_prefix="/parties", within=0.2)
 
 
 async def test_payee_error_is_forwarded_to_the_requester_unchanged(env: Env) -> None:
     await register(env)
-    path = f"/parties/MSISDN/{MSISDN}"
-    await env.call("GET", path, headers("parties", "payerfsp", body=False))
+    path = f"/parties/MSISDN/{env.msisdn}"
+    await env.call("GET", path, headers("parties", env.payer_name, body=False))
     await env.payee.next_request(method="GET", path=path)
     error = orjson.dumps({"errorInformation": {"errorCode": "5400", "errorDescription": "Payee blocked"}})
-    status, _ = await env.call("PUT", path + "/error", headers("parties", "payeefsp", "payerfsp"), error)
+    status, _ = await env.call("PUT", path + "/error", headers("parties", env.payee_name, env.payer_name), error)
     assert status == 200
     got = await env.payer.next_request(method="PUT", path=path + "/error")
     assert got.body == error
-    assert got.header("FSPIOP-Source") == "payeefsp"
+    assert got.header("FSPIOP-Source") == env.payee_name
 
 
 async def test_requester_named_destination_is_used_without_the_oracle(env: Env) -> None:
-    path = "/parties/MSISDN/55555"
-    status, _ = await env.call("GET", path, headers("parties", "payerfsp", "payeefsp", body=False))
+    path = f"/parties/MSISDN/{env.msisdn}5"
+    status, _ = await env.call("GET", path, headers("parties", env.payer_name, env.payee_name, body=False))
     assert status == 202
     got = await env.payee.next_request(method="GET", path=path)
-    assert got.header("FSPIOP-Destination") == "payeefsp"
+    assert got.header("FSPIOP-Destination") == env.payee_name
 
 
 async def test_unknown_requester_is_accepted_then_dropped_and_nothing_is_registered(env: Env) -> None:
-    status, _ = await env.call("POST", f"/participants/MSISDN/{MSISDN}/100",
-                               headers("participants", "NOT_APPLICABLE"), {"fspId": "payeefsp", "currency": "XXX"})
+    status, _ = await env.call("POST", f"/participants/MSISDN/{env.msisdn}/100",
+                               headers("participants", "NOT_APPLICABLE"), {"fspId": env.payee_name, "currency": "XXX"})
     assert status == 202
-    await env.call("GET", f"/parties/MSISDN/{MSISDN}/100", headers("parties", "payerfsp", body=False))
-    err = await env.payer.next_request(method="PUT", path=f"/parties/MSISDN/{MSISDN}/100/error")
+    await env.call("GET", f"/parties/MSISDN/{env.msisdn}/100", headers("parties", env.payer_name, body=False))
+    err = await env.payer.next_request(method="PUT", path=f"/parties/MSISDN/{env.msisdn}/100/error")
     assert err.json()["errorInformation"]["errorCode"] == "3204"
 
 
 async def test_party_callback_to_an_unknown_destination_is_3201_to_the_sender(env: Env) -> None:
-    path = f"/parties/MSISDN/{MSISDN}"
-    status, _ = await env.call("PUT", path, headers("parties", "payeefsp", "ghostfsp"), party_body())
+    path = f"/parties/MSISDN/{env.msisdn}"
+    body = party_body(env.payee_name, env.msisdn)
+    status, _ = await env.call("PUT", path, headers("parties", env.payee_name, "ghostfsp"), body)
     assert status == 200
     err = await env.payee.next_request(method="PUT", path=path + "/error")
     assert err.json()["errorInformation"]["errorCode"] == "3201"
@@ -175,34 +231,35 @@ async def test_party_callback_to_an_unknown_destination_is_3201_to_the_sender(en
 
 async def test_participant_lookup_delete_and_batch(env: Env) -> None:
     await register(env)
-    status, _ = await env.call("GET", f"/participants/MSISDN/{MSISDN}", headers("participants", "payerfsp",
+    status, _ = await env.call("GET", f"/participants/MSISDN/{env.msisdn}", headers("participants", env.payer_name,
                                                                                  body=False))
     assert status == 202
-    got = await env.payer.next_request(method="PUT", path=f"/participants/MSISDN/{MSISDN}")
-    assert got.json() == {"fspId": "payeefsp"}
+    got = await env.payer.next_request(method="PUT", path=f"/participants/MSISDN/{env.msisdn}")
+    assert got.json() == {"fspId": env.payee_name}
 
-    status, _ = await env.call("DELETE", f"/participants/MSISDN/{MSISDN}", headers("participants", "payeefsp",
+    status, _ = await env.call("DELETE", f"/participants/MSISDN/{env.msisdn}", headers("participants", env.payee_name,
                                                                                     body=False))
     assert status == 202
-    await env.payee.next_request(method="PUT", path=f"/participants/MSISDN/{MSISDN}")
-    await env.call("GET", f"/participants/MSISDN/{MSISDN}", headers("participants", "payerfsp", body=False))
-    err = await env.payer.next_request(method="PUT", path=f"/participants/MSISDN/{MSISDN}/error")
+    await env.payee.next_request(method="PUT", path=f"/participants/MSISDN/{env.msisdn}")
+    await env.call("GET", f"/participants/MSISDN/{env.msisdn}", headers("participants", env.payer_name, body=False))
+    err = await env.payer.next_request(method="PUT", path=f"/participants/MSISDN/{env.msisdn}/error")
     assert err.json()["errorInformation"]["errorCode"] == "3204"
 
-    request_id = "01HQ3Z8Y6W7T2V9X4K5M8N0P1R"
+    request_id = new_ulid()
     batch = {"requestId": request_id, "currency": "XXX", "partyList": [
-        {"partyIdType": "EMAIL", "partyIdentifier": "jane@example.com"},
-        {"partyIdType": "MSISDN", "partyIdentifier": "123", "fspId": "payerfsp"},
+        {"partyIdType": "EMAIL", "partyIdentifier": f"jane{env.msisdn}@example.com"},
+        {"partyIdType": "MSISDN", "partyIdentifier": env.msisdn + "9", "fspId": env.payer_name},
     ]}
-    status, _ = await env.call("POST", "/participants", headers("participants", "payeefsp"), batch)
+    status, _ = await env.call("POST", "/participants", headers("participants", env.payee_name), batch)
     assert status == 202
     result = await env.payee.next_request(method="PUT", path=f"/participants/{request_id}")
     party_list = result.json()["partyList"]
     assert "errorInformation" not in party_list[0]
     assert party_list[1]["errorInformation"]["errorCode"] == "3003"
-    await env.call("GET", "/parties/EMAIL/jane%40example.com", headers("parties", "payerfsp", body=False))
+    get_headers = headers("parties", env.payer_name, body=False)
+    await env.call("GET", f"/parties/EMAIL/jane{env.msisdn}%40example.com", get_headers)
     forwarded = await env.payee.next_request(method="GET")
-    assert unquote(forwarded.path) == "/parties/EMAIL/jane@example.com"  # '@' may travel unescaped
+    assert unquote(forwarded.path) == f"/parties/EMAIL/jane{env.msisdn}@example.com"  # '@' may travel unescaped
 
 
 @pytest.mark.parametrize(
@@ -212,7 +269,7 @@ async def test_participant_lookup_delete_and_batch(env: Env) -> None:
         ("GET", "/parties/MSISDN/123", {k: v for k, v in headers("parties", "payerfsp", body=False).items()
                                         if k != "Date"}, None, 400, "3102"),
         ("GET", "/parties/MSISDN", headers("parties", "payerfsp", body=False), None, 404, "3002"),
-        ("PUT", "/parties/MSISDN/123", headers("parties", "payeefsp"), party_body(), 400, "3102"),
+        ("PUT", "/parties/MSISDN/123", headers("parties", "payeefsp"), party_body("payeefsp", "123"), 400, "3102"),
         ("PUT", "/parties/MSISDN/123", headers("parties", "payeefsp", "payerfsp"), {"party": {}}, 400, "3102"),
         ("PUT", "/parties/MSISDN/123", headers("parties", "payeefsp", "payerfsp"), {"party": "x"}, 400, "3101"),
         ("POST", "/participants/MSISDN/123", headers("participants", "payeefsp"), {"fspId": ""}, 400, "3100"),
@@ -244,14 +301,15 @@ async def test_oracle_admin_api_and_the_hub_as_its_own_oracle(env: Env) -> None:
     assert listed[0]["isDefault"] is True
 
     # The hub's built-in oracle over the Oracle REST API.
-    status, _ = await env.admin("POST", "/oracle/participants/MSISDN/777", {"fspId": "payeefsp", "currency": "XXX"})
+    entry = {"fspId": env.payee_name, "currency": "XXX"}
+    status, _ = await env.admin("POST", f"/oracle/participants/MSISDN/{env.msisdn}7", entry)
     assert status == 201
-    status, found = await env.admin("GET", "/oracle/participants/MSISDN/777")
-    assert (status, found) == (200, {"partyList": [{"fspId": "payeefsp", "currency": "XXX"}]})
+    status, found = await env.admin("GET", f"/oracle/participants/MSISDN/{env.msisdn}7")
+    assert (status, found) == (200, {"partyList": [{"fspId": env.payee_name, "currency": "XXX"}]})
 
     # A lookup goes through the registered oracle (the hub itself, over HTTP).
-    await env.call("GET", "/parties/MSISDN/777", headers("parties", "payerfsp", body=False))
-    await env.payee.next_request(method="GET", path="/parties/MSISDN/777")
+    await env.call("GET", f"/parties/MSISDN/{env.msisdn}7", headers("parties", env.payer_name, body=False))
+    await env.payee.next_request(method="GET", path=f"/parties/MSISDN/{env.msisdn}7")
 
     oracle_id = listed[0]["oracleId"]
     status, _ = await env.admin("PUT", f"/oracles/{oracle_id}", {**oracle, "currency": "XTS"})
@@ -267,5 +325,5 @@ async def test_oracle_admin_api_and_the_hub_as_its_own_oracle(env: Env) -> None:
                                                                                           "endpointType": "URL"}})
     assert status == 400
     assert bad["errorInformation"]["errorCode"] == "3100"
-    status, _ = await env.admin("DELETE", "/oracle/participants/MSISDN/777")
+    status, _ = await env.admin("DELETE", f"/oracle/participants/MSISDN/{env.msisdn}7")
     assert status == 204
