@@ -8,7 +8,18 @@ from typing import Any
 
 import aiohttp
 import pytest
+from sqlalchemy import select
 
+from mojahub.ledger.tables import ledger_entry, position
+from mojahub.participants.tables import (
+    account,
+    funds_transfer,
+    ledger_account_type,
+    participant,
+    participant_endpoint,
+    participant_limit,
+    settlement_model,
+)
 from tests.api.admin_client import AdminClient, funds_in, new_transfer_id
 from tests.support.dfsp import serve_hub_for_test
 
@@ -29,13 +40,12 @@ async def admin(db_url: str) -> AsyncIterator[AdminClient]:
 
 
 async def snapshot(a: AdminClient) -> Any:
-    state = []
-    for p in (await a.get("/participants")).body:
-        accounts = (await a.get(f"/participants/{p['name']}/accounts")).body
-        state.append((p["name"], p["isActive"], [(x["id"], x["isActive"], x["value"], x["reservedValue"])
-                                                 for x in accounts]))
-    limits = (await a.get("/participants/limits")).body
-    return state, limits
+    """Every row of the participants and ledger tables, read straight from the database."""
+    db = a.running.hub.db  # type: ignore[attr-defined]
+    tables = (participant, account, participant_limit, participant_endpoint, funds_transfer, settlement_model,
+              ledger_account_type, position, ledger_entry)
+    async with db.read() as conn:
+        return [sorted(map(tuple, (await conn.execute(select(t))).all()), key=repr) for t in tables]
 
 
 async def expect_error(a: AdminClient, method: str, path: str, body: Any, status: int, code: str,
