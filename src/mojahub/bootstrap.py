@@ -124,6 +124,7 @@ def _wire_transfers(hub: Hub) -> None:
         expiry_batch_size=s.expiry_batch_size,
         batch_window_s=s.position_batch_window_ms / 1000,
         batch_max=s.position_batch_max,
+        batch_in_flight=s.position_batch_in_flight,
         participant_cache_ttl_s=s.participant_cache_ttl_s,
     )
     service = TransferService(hub.db, hub.clock, FspiopTransferRenderer(s.hub_name), config,

@@ -55,6 +55,9 @@ class Settings(BaseSettings):
     fulfil_future_tolerance_ms: int = Field(default=200, ge=0)
     position_batch_window_ms: float = Field(default=2.0, ge=0)
     position_batch_max: int = Field(default=500, ge=1)
+    position_batch_in_flight: int = Field(
+        default=2, ge=1, le=16, description="position batches committing at once per process (PostgreSQL)"
+    )
     enable_on_us_transfers: bool = False
     send_transfer_confirmation_to_payee: bool = True
     funds_out_validity_s: int = Field(default=432_000, ge=1)

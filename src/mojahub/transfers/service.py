@@ -3,10 +3,12 @@ transaction that changes transfers and positions, attaches commits to the settle
 enqueues what participants must hear (transactional outbox).
 
 Commands go through a per-process ``Batcher``: a batch is one transaction and a pure fold in
-arrival order over the positions locked for it. Lock order, everywhere: positions (account-id
-order, ``ledger.service.lock``), then transfers (id order), then the settlement window — so
-concurrent batches and several worker processes never deadlock, and every state change is a
-compare-and-set on the state it was decided from.
+arrival order over the positions locked for it. Lock order, everywhere: the batch's transfers
+(id order, ``SELECT … FOR UPDATE``), then positions (account-id order, ``ledger.service.lock``),
+then the settlement window — so concurrent batches and several worker processes never deadlock
+— and every state change is a compare-and-set on the state it was decided from. New transfer
+rows are inserted last; two workers inserting the same id lose one transaction to the primary
+key and that batch is retried (it then sees the duplicate).
 """
 
 from __future__ import annotations
@@ -73,6 +75,7 @@ class TransferConfig:
     expiry_batch_size: int = 500
     batch_window_s: float = 0.002
     batch_max: int = 500
+    batch_in_flight: int = 1
     participant_cache_ttl_s: float = 1.0
     transaction_attempts: int = 3
 
@@ -91,7 +94,8 @@ class TransferService:
         self._notify = notify or (lambda: None)
         self._accounts: dict[tuple[str, str], tuple[float, ClearingAccounts | None]] = {}
         self.batcher: Batcher[Command] = Batcher(
-            self._run_batch, window_s=self.config.batch_window_s, max_items=self.config.batch_max
+            self._run_batch, window_s=self.config.batch_window_s, max_items=self.config.batch_max,
+            max_in_flight=1 if db.is_sqlite else self.config.batch_in_flight,
         )
 
     # -- entry points ---------------------------------------------------------------------------
@@ -195,45 +199,42 @@ class TransferService:
         return Party(record.name, record.is_active, None, False)
 
     async def _apply(self, conn: AsyncConnection, commands: Sequence[Command], *, now: datetime) -> None:
-        existing = await store.load(conn, (c.transfer_id for c in commands))
+        # Lock order, everywhere: the batch's transfers (id order), then positions (account-id
+        # order), then the settlement window. One read of the transfers, locked on PostgreSQL.
+        existing = await store.load(conn, (c.transfer_id for c in commands), for_update=True)
         new_prepares = {c.transfer_id: c for c in commands if isinstance(c, Prepare) and c.transfer_id not in existing}
 
+        # Account ids, activity and NDC come from a short-lived cache (participant_cache_ttl_s);
+        # position and liquidity cover are read under the lock below.
         keys = {(c.payer_fsp, c.currency) for c in new_prepares.values()}
         keys |= {(c.payee_fsp, c.currency) for c in new_prepares.values()}
         accounts = {k: await self._clearing(conn, *k) for k in sorted(keys)}
 
         lock_ids: set[int] = set()
+        settlement_ids: set[int] = set()
         for c in new_prepares.values():
             payer = accounts[(c.payer_fsp, c.currency)]
             if payer is not None:
                 lock_ids.add(payer.position_account_id)
-        resolving = {c.transfer_id for c in commands if not isinstance(c, Prepare)}
-        for tid in resolving:
-            if tid in existing:
-                t = existing[tid]
+                if payer.settlement_account_id is not None:
+                    settlement_ids.add(payer.settlement_account_id)
+        for cmd in commands:
+            if isinstance(cmd, Prepare):
+                continue
+            if cmd.transfer_id in existing:
+                t = existing[cmd.transfer_id]
                 lock_ids.update(a for a in (t.payer_account_id, t.payee_account_id) if a is not None)
-            elif tid in new_prepares:
-                c = new_prepares[tid]
-                for k in ((c.payer_fsp, c.currency), (c.payee_fsp, c.currency)):
+            elif cmd.transfer_id in new_prepares:
+                np = new_prepares[cmd.transfer_id]
+                for k in ((np.payer_fsp, np.currency), (np.payee_fsp, np.currency)):
                     acc = accounts[k]
                     if acc is not None:
                         lock_ids.add(acc.position_account_id)
 
-        locked = await ledger.lock(conn, lock_ids)
-        if conn.dialect.name == "postgresql" and resolving & existing.keys():
-            # Re-read under lock: a concurrent batch may have resolved them since the first read.
-            existing.update(await store.load(conn, resolving & existing.keys(), for_update=True))
-
-        # NDC, activity and liquidity cover of the payers, fresh, under the position lock.
-        payer_keys = sorted({(c.payer_fsp, c.currency) for c in new_prepares.values()})
-        for k in payer_keys:
-            accounts[k] = await self._clearing(conn, *k, fresh=True)
-            acc = accounts[k]
-            if acc is not None and acc.position_account_id not in locked:
-                locked.update(await ledger.lock(conn, [acc.position_account_id]))
-        settlement_ids = [a.settlement_account_id for k in payer_keys if (a := accounts[k]) is not None
-                          and a.settlement_account_id is not None]
-        settlement_values = {a: r.value for a, r in (await ledger.read(conn, settlement_ids)).items()}
+        # The payers' settlement accounts are locked with the positions: their value is the
+        # liquidity cover, which a concurrent funds-out must not change under the check.
+        locked = await ledger.lock(conn, lock_ids | settlement_ids)
+        settlement_values = {a: locked[a].value for a in settlement_ids if a in locked}
         parties = {k: await self._party(conn, accounts[k], k[0]) for k in sorted(keys)}
 
         positions = {a: r.value for a, r in locked.items()}

@@ -6,7 +6,8 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, bindparam, insert, select, update
+from sqlalchemy import String, and_, any_, bindparam, insert, select, update
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from mojahub.kernel.clock import ensure_utc
@@ -56,12 +57,17 @@ def _values(t: Transfer) -> dict[str, Any]:
 
 
 async def load(conn: AsyncConnection, ids: Iterable[str], *, for_update: bool = False) -> dict[str, Transfer]:
-    """Transfers by id; ``for_update`` locks them in id order on PostgreSQL (after the positions:
-    lock order is positions, then transfers, then settlement)."""
+    """Transfers by id; ``for_update`` locks them in id order on PostgreSQL (lock order:
+    transfers, then positions, then settlement)."""
     wanted = sorted(set(ids))
     if not wanted:
         return {}
-    stmt = select(transfer).where(transfer.c.transfer_id.in_(wanted)).order_by(transfer.c.transfer_id)
+    if conn.dialect.name == "postgresql":
+        # One array parameter: the same prepared statement whatever the batch size.
+        match = transfer.c.transfer_id == any_(bindparam("ids", wanted, type_=ARRAY(String(64))))
+    else:
+        match = transfer.c.transfer_id.in_(wanted)
+    stmt = select(transfer).where(match).order_by(transfer.c.transfer_id)
     if for_update and conn.dialect.name == "postgresql":
         stmt = stmt.with_for_update()
     return {r.transfer_id: _row_to_transfer(r) for r in (await conn.execute(stmt)).all()}
