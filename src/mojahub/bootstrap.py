@@ -99,6 +99,14 @@ def _wire_participants(hub: Hub) -> None:
 
     hub.startup.append(ensure_hub_participant)
 
+    async def sweep_funds_out() -> None:
+        from mojahub.participants.funds import sweep_funds_out as sweep
+
+        await sweep(hub.db, hub.clock, interval_s=hub.settings.funds_out_sweep_interval_s,
+                    batch=hub.settings.funds_out_sweep_batch)
+
+    hub.background.append(sweep_funds_out)
+
 
 def _wire_callbacks(hub: Hub) -> None:
     """The outbox dispatcher (callbacks to DFSPs), woken by ``hub.notify_outbox()``."""

@@ -61,6 +61,8 @@ class Settings(BaseSettings):
     enable_on_us_transfers: bool = False
     send_transfer_confirmation_to_payee: bool = True
     funds_out_validity_s: int = Field(default=432_000, ge=1)
+    funds_out_sweep_interval_s: float = Field(default=60.0, gt=0, description="release expired funds-out reservations")
+    funds_out_sweep_batch: int = Field(default=100, ge=1)
 
     # Settlement
     settlement_window_auto_close_s: float | None = Field(

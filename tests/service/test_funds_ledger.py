@@ -222,3 +222,39 @@ async def test_concurrent_resends_of_one_funds_in_post_it_once(db: Database) -> 
     outcomes = await asyncio.gather(*(send() for _ in range(6)))
     assert sorted(o.value for o in outcomes) == ["done"] + ["duplicate"] * 5
     assert await balance(db, sid) == -700
+
+
+async def test_the_sweeper_releases_expired_funds_out_reservations_only(db: Database) -> None:
+    from mojahub.kernel.clock import FixedClock
+
+    async with db.write() as conn:
+        await hub_with_currencies(conn, "XXX")
+        await active_dfsp(conn, "dfspd", "XXX")
+    sid = await settlement_id(db, "dfspd", "XXX")
+    old, fresh = cmd("recordFundsOutPrepareReserve", 30, "XXX"), cmd("recordFundsOutPrepareReserve", 20, "XXX")
+    async with db.write() as conn:
+        await funds.record_funds(conn, cmd("recordFundsIn", 100, "XXX"), hub_name=HUB, name="dfspd",
+                                 account_id=sid, now=NOW, validity=VALIDITY)
+        await funds.record_funds(conn, old, hub_name=HUB, name="dfspd", account_id=sid, now=NOW, validity=VALIDITY)
+        await funds.record_funds(conn, fresh, hub_name=HUB, name="dfspd", account_id=sid,
+                                 now=NOW + timedelta(days=1), validity=VALIDITY)
+    assert await balance(db, sid) == -50
+    clock = FixedClock(NOW + VALIDITY)
+    sweeper = asyncio.create_task(funds.sweep_funds_out(db, clock, interval_s=0.05, batch=1))
+    try:
+        for _ in range(200):
+            if await balance(db, sid) == -80:
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        sweeper.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await sweeper
+    assert await balance(db, sid) == -80
+    async with db.read() as conn:
+        assert await funds.pending_funds_out(conn) == {"XXX": 20}
+    async with db.write() as conn:  # the released one can no longer be committed
+        outcome = await funds.resolve_funds_out(conn, hub_name=HUB, name="dfspd", account_id=sid,
+                                                transfer_id=old.transfer_id, action="recordFundsOutCommit",
+                                                reason="late", now=clock.now())
+    assert outcome is funds.Outcome.IGNORED

@@ -9,20 +9,24 @@ the work in the request's transaction, so when the 202 leaves the balances alrea
 
 from __future__ import annotations
 
+import asyncio
 import enum
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import structlog
 from sqlalchemy import and_, insert, select, update
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from mojahub.kernel.clock import Clock
 from mojahub.kernel.errors import ErrorCode, HubError
 from mojahub.ledger import service as ledger
 from mojahub.participants import model
 from mojahub.participants.model import FundsCommand
 from mojahub.participants.service import hub_account_id, require_participant
 from mojahub.participants.tables import account, funds_transfer, ledger_account_type
+from mojahub.storage.engine import Database
 
 log = structlog.get_logger(__name__)
 
@@ -162,3 +166,46 @@ async def pending_funds_out(conn: AsyncConnection) -> dict[str, int]:
     for r in rows.all():
         out[r.currency] = out.get(r.currency, 0) + int(r.amount)
     return out
+
+
+async def expire_due_funds_out(conn: AsyncConnection, *, now: datetime, limit: int) -> int:
+    """Release up to ``limit`` funds-out reservations past their expiry (central-ledger's timeout
+    handler does the same for its internal transfers): SETTLEMENT −amount, state EXPIRED.
+    Returns how many were released."""
+    stmt = (
+        select(funds_transfer.c.transfer_id, funds_transfer.c.account_id, funds_transfer.c.amount)
+        .where(and_(funds_transfer.c.state == model.RESERVED, funds_transfer.c.expires_at <= now))
+        .order_by(funds_transfer.c.expires_at)
+        .limit(limit)
+    )
+    if conn.dialect.name == "postgresql":
+        stmt = stmt.with_for_update(skip_locked=True)  # several workers may sweep at once
+    released = 0
+    for row in (await conn.execute(stmt)).all():
+        changed = await conn.execute(
+            update(funds_transfer)
+            .where(and_(funds_transfer.c.transfer_id == row.transfer_id, funds_transfer.c.state == model.RESERVED))
+            .values(state=model.EXPIRED, reason="expired", changed_at=now)
+        )
+        if changed.rowcount != 1:
+            continue
+        await ledger.post(conn, [model.funds_out_release_posting(row.transfer_id, settlement_account_id=row.account_id,
+                                                                 amount=row.amount)], now=now)
+        released += 1
+    return released
+
+
+async def sweep_funds_out(db: Database, clock: Clock, *, interval_s: float, batch: int) -> None:
+    """Background worker: release expired funds-out reservations, ``batch`` per transaction,
+    then sleep ``interval_s``. Runs until cancelled; a database error is logged and retried."""
+    while True:
+        try:
+            async with db.write() as conn:
+                released = await expire_due_funds_out(conn, now=clock.now(), limit=batch)
+        except (SQLAlchemyError, OSError) as exc:
+            log.warning("funds.sweep_failed", error=str(exc))
+            released = 0
+        if released:
+            log.info("funds.expired_released", count=released)
+        if released < batch:
+            await asyncio.sleep(interval_s)
