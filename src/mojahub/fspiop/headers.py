@@ -16,6 +16,7 @@ from mojahub.kernel.errors import ErrorCode, HubError
 from mojahub.kernel.timefmt import HTTP_DATE_RE
 
 DEFAULT_VERSIONS: tuple[str, ...] = ("1.0", "1.1", "2.0")
+_GENERIC_ACCEPT = frozenset({"*/*", "application/*", "application/json"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,7 +87,9 @@ def validate_headers(
     accept = headers.get("accept")
     if method in ("GET", "POST", "DELETE") and (accept is None or accept.strip() == ""):
         raise HubError(ErrorCode.MISSING_ELEMENT, "/header must have required property 'accept'")
-    if accept:
+    # Callbacks (PUT/PATCH) answer with no body, so a generic HTTP client's default Accept
+    # (e.g. aiohttp's "*/*") is tolerated there; an FSPIOP media type is still checked.
+    if accept and not (method in ("PUT", "PATCH") and accept.strip() in _GENERIC_ACCEPT):
         check_accept(resource, accept, versions)
 
     content_type = headers.get("content-type")
