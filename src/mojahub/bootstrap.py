@@ -129,6 +129,7 @@ def _wire_transfers(hub: Hub) -> None:
         allow_on_us=s.enable_on_us_transfers,
         confirm_to_payee=s.send_transfer_confirmation_to_payee,
         expiry_sweep_interval_s=s.expiry_sweep_interval_s,
+        expiry_grace_s=s.expiry_grace_ms / 1000,
         expiry_batch_size=s.expiry_batch_size,
         batch_window_s=s.position_batch_window_ms / 1000,
         batch_max=s.position_batch_max,

@@ -50,6 +50,9 @@ class Settings(BaseSettings):
 
     # Transfers
     expiry_sweep_interval_s: float = Field(default=0.5, gt=0)
+    expiry_grace_ms: int = Field(
+        default=1000, ge=0, le=10_000, description="abort a reservation this long after its expiration"
+    )
     expiry_batch_size: int = Field(default=500, ge=1)
     fulfil_max_age_s: float = Field(default=300.0, gt=0)
     fulfil_future_tolerance_ms: int = Field(default=200, ge=0)

@@ -421,3 +421,29 @@ async def test_get_after_expiry_reports_aborted_with_the_3303_cause(world: World
     answer = (await sent(world))[-1]
     assert answer["body"]["transferState"] == "ABORTED"
     assert answer["body"]["extensionList"]["extension"] == [{"key": "cause", "value": "3303: Transfer expired"}]
+
+
+async def test_expiry_waits_for_the_grace_period_but_a_fulfil_is_late_from_the_expiration(db: Database) -> None:
+    async with db.write() as conn:
+        await b.dfsp(conn, PAYER)
+        await b.dfsp(conn, PAYEE)
+    clock = FixedClock(b.T0)
+    svc = TransferService(db, clock, FspiopTransferRenderer("Hub"), TransferConfig(batch_window_s=0,
+                                                                                  expiry_grace_s=1.0))
+    w = World(db, svc, clock, await _accounts(db, PAYER), await _accounts(db, PAYEE))
+    tid, fulfilment, _ = await prepare(w, expires_in=2)
+    clock.advance(2.5)
+    assert await svc.sweep_once() == 0
+    await svc.submit(fulfil_cmd(w, tid, fulfilment))
+    late = [m for m in await sent(w) if m["path"].endswith("/error")]
+    assert [(m["to"], m["body"]["errorInformation"]["errorCode"]) for m in late] == [(PAYEE, "3303")]
+    assert await transfer_state(w, tid) == State.RESERVED
+    clock.advance(1)
+    assert await svc.sweep_once() == 1
+    assert await transfer_state(w, tid) == State.EXPIRED_RESERVED
+    await svc.close()
+
+
+async def _accounts(db: Database, name: str) -> b.Dfsp:
+    async with db.read() as conn:
+        return await b.dfsp_accounts(conn, name)

@@ -463,10 +463,11 @@ def decide_abort(t: Transfer | None, cmd: Abort, *, now: datetime) -> Effect:
 # Expiry
 
 
-def decide_expire(t: Transfer | None, *, now: datetime) -> Effect:
-    """A reserved transfer past its expiration is aborted with 3303 to payer and payee; anything
-    else (already resolved: a fulfil won the race) is left alone."""
-    if t is None or t.state != State.RESERVED or t.expires_at > now:
+def decide_expire(t: Transfer | None, *, now: datetime, cutoff: datetime | None = None) -> Effect:
+    """A reserved transfer whose expiration is at or before ``cutoff`` (default ``now``) is aborted
+    with 3303 to payer and payee; anything else (already resolved: a fulfil won the race) is left
+    alone."""
+    if t is None or t.state != State.RESERVED or t.expires_at > (cutoff or now):
         return Effect()
     code = ErrorCode.TRANSFER_EXPIRED
     expired = _aborted(t, State.EXPIRED_RESERVED, code.code, code.description, now=now)

@@ -17,7 +17,7 @@ import asyncio
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Protocol
 
 import structlog
@@ -72,6 +72,10 @@ class TransferConfig:
     allow_on_us: bool = False
     confirm_to_payee: bool = True
     expiry_sweep_interval_s: float = 0.5
+    # Expiry aborts a reservation this long after its expiration (a fulfil is late from the
+    # expiration itself): slack for DFSP clocks and a loaded hub, still well inside the
+    # ~2 s that Mojaloop's collections allow.
+    expiry_grace_s: float = 0.0
     expiry_batch_size: int = 500
     batch_window_s: float = 0.002
     batch_max: int = 500
@@ -93,6 +97,7 @@ class TransferService:
         self.config = config or TransferConfig()
         self._notify = notify or (lambda: None)
         self._accounts: dict[tuple[str, str], tuple[float, ClearingAccounts | None]] = {}
+        self._grace = timedelta(seconds=self.config.expiry_grace_s)
         self.batcher: Batcher[Command] = Batcher(
             self._run_batch, window_s=self.config.batch_window_s, max_items=self.config.batch_max,
             max_in_flight=1 if db.is_sqlite else self.config.batch_in_flight,
@@ -123,7 +128,7 @@ class TransferService:
         now = self.clock.now()
         async with self.db.read() as conn:
             t = await store.find(conn, transfer_id)
-        if t is not None and t.state == State.RESERVED and t.expires_at <= now:
+        if t is not None and t.state == State.RESERVED and t.expires_at <= now - self._grace:
             # Expire on demand, so the answer never shows a reservation past its expiration.
             await self.execute([Expire(transfer_id)])
         async with self.db.write() as conn:
@@ -138,7 +143,8 @@ class TransferService:
     async def sweep_once(self) -> int:
         """Expire one bounded batch of reserved transfers past their expiration."""
         async with self.db.read() as conn:
-            due = await store.due_for_expiry(conn, now=self.clock.now(), limit=self.config.expiry_batch_size)
+            due = await store.due_for_expiry(conn, now=self.clock.now() - self._grace,
+                                             limit=self.config.expiry_batch_size)
         if due:
             await self.execute([Expire(i) for i in due])
         return len(due)
@@ -304,7 +310,7 @@ class TransferService:
         if isinstance(cmd, Abort):
             return decide_abort(t, cmd, now=now)
         if isinstance(cmd, Expire):
-            return decide_expire(t, now=now)
+            return decide_expire(t, now=now, cutoff=now - self._grace)
         if t is not None:
             return prepare_duplicate(t, cmd)
         payer = parties[(cmd.payer_fsp, cmd.currency)]
