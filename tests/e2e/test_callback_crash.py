@@ -175,7 +175,7 @@ async def test_two_hub_processes_on_one_postgres_deliver_each_callback_exactly_o
     pg_url: str, tmp_path: Path
 ) -> None:
     db = open_database(pg_url)
-    n = 600
+    n = 400
     try:
         async with DfspServer("payer") as dfsp:
             await add_participant(db, "payer", fsp_endpoints(dfsp.url))

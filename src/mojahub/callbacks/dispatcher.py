@@ -91,7 +91,6 @@ class Dispatcher:
         self._records: list[AttemptRecord] = []
         self._records_ready = asyncio.Event()
         self._endpoints: dict[tuple[str, str], tuple[str, float]] = {}
-        self._stopping = False
 
     # --- lifecycle ------------------------------------------------------------------------
 
@@ -124,7 +123,6 @@ class Dispatcher:
         try:
             await self._claim_loop()
         finally:
-            self._stopping = True
             housekeeper.cancel()
             await asyncio.gather(housekeeper, return_exceptions=True)
             await self._shutdown(recorder)
