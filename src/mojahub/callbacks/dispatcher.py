@@ -21,8 +21,29 @@ Several dispatchers (worker processes) share one database safely (see ``store``)
 at-least-once: a message is sent again only if its claimer died (or stalled past
 ``callback_lease_s``) between sending and recording, which FSPIOP receivers tolerate.
 
-Wake-up: every ``callback_poll_interval_s``, or at once when ``wakeup`` is set — the Hub's
-``notify_outbox()`` sets it after a commit that enqueued messages.
+Wake-up (adaptive, so an idle hub costs almost nothing):
+
+* at once when ``wakeup`` is set — the Hub's ``notify_outbox()`` sets it after a commit that
+  enqueued messages; on PostgreSQL a ``NOTIFY`` from another process sets it too (``wake``);
+* at once again after a full claim (more may be due);
+* otherwise after a delay that starts at ``callback_poll_interval_s`` after a claim that found
+  work and doubles after every empty claim up to ``callback_idle_poll_max_s`` — but never later
+  than the earliest scheduled retry (``store.next_due``, read in the empty claim's transaction),
+  so retries leave on time however long the dispatcher has been idle;
+* messages this process cannot take itself (its claim came back full, or every slot is busy)
+  are announced to the other processes with ``NOTIFY``. A process's own enqueues are claimed by
+  its own dispatcher (``notify_outbox``), so NOTIFY is not sent per commit: that would make every
+  worker claim for every commit of every other worker, the cost this design removes;
+* when the listener connection is down (or on PostgreSQL with ``callback_listen`` off) the delay
+  stays at ``callback_poll_interval_s``: plain polling, as before. On SQLite (one process per
+  database file in practice) there is no cross-process signal: other processes' messages that
+  were not claimed by their own dispatcher wait at most ``callback_idle_poll_max_s``; so does
+  a message whose claimer died, after its lease (``callback_lease_s``) ran out.
+
+Endpoint templates are cached per recipient (all its types, one query for every recipient of a
+claim that is not cached) for ``callback_endpoint_cache_s``: an operator's change reaches every
+process within that time. A recipient or type that is missing in the cache is re-read before a
+message is declared undeliverable, so a just-registered endpoint is never missed.
 """
 
 from __future__ import annotations
@@ -43,9 +64,9 @@ from mojahub.callbacks import metrics, store
 from mojahub.callbacks.render import undeliverable_error
 from mojahub.callbacks.store import AttemptRecord, ClaimedMessage
 from mojahub.callbacks.templates import UrlContext, render_url
+from mojahub.callbacks.wake import OutboxSignal, asyncpg_dsn
 from mojahub.kernel.clock import Clock
 from mojahub.kernel.errors import ErrorCode
-from mojahub.participants.service import endpoint_value, find_participant
 from mojahub.settings import Settings
 from mojahub.storage.engine import Database
 from mojahub.storage.outbox import DELIVERED, FAILED, PENDING, OutboundMessage, enqueue
@@ -62,6 +83,16 @@ _PURGE_ROUNDS_MAX = 10  # per housekeeping round: purging never hogs the databas
 def backoff_s(attempt_no: int, base_s: float, max_s: float) -> float:
     """Delay after the ``attempt_no``-th failed attempt: bounded exponential."""
     return float(min(base_s * (2.0 ** min(attempt_no - 1, 64)), max_s))
+
+
+async def _first_of(*events: asyncio.Event) -> None:
+    """Wait until any of the events is set."""
+    waiters = [asyncio.ensure_future(e.wait()) for e in events]
+    try:
+        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for w in waiters:
+            w.cancel()
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,7 +121,14 @@ class Dispatcher:
         self._slot_freed = asyncio.Event()
         self._records: list[AttemptRecord] = []
         self._records_ready = asyncio.Event()
-        self._endpoints: dict[tuple[str, str], tuple[str, float]] = {}
+        # recipient -> (its endpoint templates by type, or None: no such participant; expiry)
+        self._endpoints: dict[str, tuple[dict[str, str] | None, float]] = {}
+        self.signal: OutboxSignal | None = None
+        if db.is_postgres and settings.callback_listen:
+            self.signal = OutboxSignal(asyncpg_dsn(db.engine.url), self.wakeup)
+        self.idle_delay_s = settings.callback_poll_interval_s  # the current adaptive delay
+        self.claims = 0  # claim transactions run (for tests and benchmarks)
+        self.started = 0  # messages this dispatcher started sending
 
     # --- lifecycle ------------------------------------------------------------------------
 
@@ -120,11 +158,15 @@ class Dispatcher:
         self._session = self._make_session()
         recorder = asyncio.create_task(self._record_loop(), name="callbacks-recorder")
         housekeeper = asyncio.create_task(self._housekeeping_loop(), name="callbacks-housekeeping")
+        helpers = [housekeeper]
+        if self.signal is not None:
+            helpers.append(asyncio.create_task(self.signal.run(), name="callbacks-listener"))
         try:
             await self._claim_loop()
         finally:
-            housekeeper.cancel()
-            await asyncio.gather(housekeeper, return_exceptions=True)
+            for helper in helpers:
+                helper.cancel()
+            await asyncio.gather(*helpers, return_exceptions=True)
             await self._shutdown(recorder)
 
     async def close(self) -> None:
@@ -161,13 +203,18 @@ class Dispatcher:
         while True:
             free = s.callback_concurrency - len(self._in_flight)
             if free < min_free and self._in_flight:
+                if self.wakeup.is_set():
+                    # New work while every slot is busy: let another process take it. (We claim
+                    # anyway as soon as slots free up, so the wake-up is consumed here.)
+                    self.wakeup.clear()
+                    self._announce()
                 self._slot_freed.clear()
-                await self._slot_freed.wait()
+                await _first_of(self._slot_freed, self.wakeup)
                 continue
             want = min(free, s.callback_batch_size)
             self.wakeup.clear()
             try:
-                claimed = await self._claim(want)
+                claimed, due = await self._claim(want)
                 failures = 0
             except _DB_ERRORS:
                 # The database is away: back off (bounded) instead of logging every poll.
@@ -176,16 +223,49 @@ class Dispatcher:
                 await asyncio.sleep(backoff_s(failures, s.callback_poll_interval_s, s.callback_backoff_max_s))
                 continue
             if len(claimed) >= want:
-                await asyncio.sleep(0)  # more may be due: claim again, letting senders run
+                self._announce()  # more may be due than this process takes now
+                self.idle_delay_s = s.callback_poll_interval_s
+                await asyncio.sleep(0)  # claim again, letting senders run
                 continue
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.wakeup.wait(), timeout=s.callback_poll_interval_s)
+            timeout = self._next_delay(found_work=bool(claimed), due=due)
+            if timeout > 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.wakeup.wait(), timeout=timeout)
 
-    async def _claim(self, want: int) -> list[ClaimedMessage]:
+    def _next_delay(self, *, found_work: bool, due: datetime | None) -> float:
+        """Seconds to sleep after a claim that was not full (see the module docstring)."""
+        s = self.settings
+        base = s.callback_poll_interval_s
+        if found_work:
+            self.idle_delay_s = base
+        else:
+            self.idle_delay_s = min(max(self.idle_delay_s * 2, base), s.callback_idle_poll_max_s)
+        delay = self.idle_delay_s
+        if self.db.is_postgres and (self.signal is None or not self.signal.connected):
+            delay = min(delay, base)  # no cross-process wake-ups: poll as before
+        if any(n >= s.callback_per_host_connections for n in self._per_recipient.values()):
+            delay = min(delay, base)  # a recipient at its bound may have messages left behind
+        if due is not None:
+            delay = min(delay, max(0.0, (due - self.clock.now()).total_seconds()))
+        return delay
+
+    def _announce(self) -> None:
+        signal = self.signal
+        if signal is None or not signal.connected:
+            return
+        task = asyncio.create_task(signal.announce(), name="callbacks-announce")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _claim(self, want: int) -> tuple[list[ClaimedMessage], datetime | None]:
+        """Claim and start up to ``want`` messages; with an empty claim, also when the next
+        scheduled retry is due."""
         cap = self.settings.callback_per_host_connections
         saturated = [r for r, n in self._per_recipient.items() if n >= cap]
         now = self.clock.now()
         lease_until = now + timedelta(seconds=self.settings.callback_lease_s)
+        due: datetime | None = None
+        self.claims += 1
         async with self.db.write() as conn:
             claimed = await store.claim(
                 conn,
@@ -195,8 +275,10 @@ class Dispatcher:
                 exclude_recipients=saturated,
                 skip_locked=self.db.is_postgres,
             )
+            if not claimed:
+                due = await store.next_due(conn, now=now)
         if not claimed:
-            return []
+            return [], due
         # A recipient may not take more than its bound, even within one batch.
         room = {r: cap - n for r, n in self._per_recipient.items()}
         keep: list[ClaimedMessage] = []
@@ -220,10 +302,11 @@ class Dispatcher:
             raise
         for m in keep:
             self._start(m, endpoints[(m.recipient, m.endpoint_type)])
-        return claimed
+        return claimed, None
 
     def _start(self, message: ClaimedMessage, endpoint: _Endpoint) -> None:
         self._in_flight[message.id] = message
+        self.started += 1
         self._per_recipient[message.recipient] += 1
         metrics.CALLBACKS_IN_FLIGHT.inc()
         task = asyncio.create_task(self._deliver(message, endpoint), name=f"callback-{message.id}")
@@ -270,30 +353,39 @@ class Dispatcher:
     # --- endpoints ------------------------------------------------------------------------
 
     async def _resolve(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], _Endpoint]:
-        """The endpoint template of each (recipient, type), from a short-lived cache or one read."""
+        """The endpoint template of each (recipient, type): from the per-recipient cache, else one
+        query loading every endpoint of every recipient not cached (or cached without that type:
+        a miss is always re-read before it counts)."""
         mono = time.monotonic()
         ttl = self.settings.callback_endpoint_cache_s
         out: dict[tuple[str, str], _Endpoint] = {}
         missing: list[tuple[str, str]] = []
         for key in dict.fromkeys(keys):
-            cached = self._endpoints.get(key)
-            if cached is not None and cached[1] > mono:
-                out[key] = _Endpoint(cached[0], None)
+            cached = self._endpoints.get(key[0])
+            template = cached[0].get(key[1]) if cached is not None and cached[0] is not None else None
+            if cached is not None and cached[1] > mono and template is not None and template.strip():
+                out[key] = _Endpoint(template, None)
             else:
                 missing.append(key)
         if not missing:
             return out
+        names = list(dict.fromkeys(fsp for fsp, _ in missing))
         async with self.db.read() as conn:
-            for fsp, endpoint_type in missing:
-                template = await endpoint_value(conn, fsp, endpoint_type)
-                if template is not None and template.strip():
-                    out[(fsp, endpoint_type)] = _Endpoint(template, None)
-                    if ttl > 0:
-                        self._endpoints[(fsp, endpoint_type)] = (template, mono + ttl)
-                elif await find_participant(conn, fsp) is None:
-                    out[(fsp, endpoint_type)] = _Endpoint(None, f"{fsp} is not a participant of this hub")
-                else:
-                    out[(fsp, endpoint_type)] = _Endpoint(None, f"{fsp} has no {endpoint_type} endpoint registered")
+            found = await store.endpoints_of(conn, names)
+        for name in names:
+            self._endpoints[name] = (found.get(name), mono + ttl)
+        if ttl <= 0:
+            for name in names:
+                del self._endpoints[name]
+        for fsp, endpoint_type in missing:
+            types = found.get(fsp)
+            template = types.get(endpoint_type) if types is not None else None
+            if template is not None and template.strip():
+                out[(fsp, endpoint_type)] = _Endpoint(template, None)
+            elif types is None:
+                out[(fsp, endpoint_type)] = _Endpoint(None, f"{fsp} is not a participant of this hub")
+            else:
+                out[(fsp, endpoint_type)] = _Endpoint(None, f"{fsp} has no {endpoint_type} endpoint registered")
         return out
 
     def forget_endpoints(self) -> None:
@@ -431,7 +523,9 @@ class Dispatcher:
                 log.warning("callbacks.failed", outbox_id=r.message.id, recipient=r.message.recipient,
                             endpoint_type=r.message.endpoint_type, request_id=r.message.request_id,
                             error=r.error)
-        if errors:
+        if errors or any(r.next_state == PENDING for r in applied):
+            # Error callbacks are due now; a scheduled retry makes the claim loop (which may be
+            # backed off) read the next due time again.
             self.wakeup.set()
 
     def _error_callbacks(self, applied: Sequence[AttemptRecord], now: datetime) -> list[OutboundMessage]:

@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import and_, bindparam, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from mojahub.participants.tables import participant, participant_endpoint
 from mojahub.storage.outbox import DELIVERED, FAILED, PENDING, callback_attempt, outbox
 
 STATES: tuple[str, ...] = (PENDING, DELIVERED, FAILED)
@@ -113,6 +114,44 @@ async def claim(
         )
         for r in rows
     ]
+
+
+async def next_due(conn: AsyncConnection, *, now: datetime) -> datetime | None:
+    """When the earliest PENDING message not yet due (a scheduled retry) falls due, or None.
+    One index probe on ``ix_outbox_due`` (state, due_at)."""
+    return (
+        await conn.execute(
+            select(outbox.c.due_at)
+            .where(and_(outbox.c.state == PENDING, outbox.c.due_at > now))
+            .order_by(outbox.c.due_at)
+            .limit(1)
+        )
+    ).scalar_one_or_none()
+
+
+async def endpoints_of(conn: AsyncConnection, names: Sequence[str]) -> dict[str, dict[str, str]]:
+    """Every registered endpoint of each named participant, in one query: ``{name: {type: value}}``.
+    A participant with no endpoints maps to ``{}``; a name that is no participant is absent.
+
+    (A read of the participants context's tables: the dispatcher needs all of a recipient's
+    endpoint types at once and ``participants.service`` reads one type per query.)"""
+    if not names:
+        return {}
+    rows = (
+        await conn.execute(
+            select(participant.c.name, participant_endpoint.c.endpoint_type, participant_endpoint.c.value)
+            .select_from(
+                participant.outerjoin(participant_endpoint, participant_endpoint.c.participant_id == participant.c.id)
+            )
+            .where(participant.c.name.in_(list(names)))
+        )
+    ).all()
+    out: dict[str, dict[str, str]] = {}
+    for name, endpoint_type, value in rows:
+        types = out.setdefault(name, {})
+        if endpoint_type is not None:
+            types[endpoint_type] = value
+    return out
 
 
 async def record(conn: AsyncConnection, records: Sequence[AttemptRecord]) -> list[AttemptRecord]:
