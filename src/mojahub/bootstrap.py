@@ -111,6 +111,12 @@ def _wire_participants(hub: Hub) -> None:
 def _wire_callbacks(hub: Hub) -> None:
     """The outbox dispatcher (callbacks to DFSPs), woken by ``hub.notify_outbox()``."""
     if not hub.settings.callback_dispatch_enabled:
+        # PostgreSQL: this process's notify_outbox() still wakes the other processes' dispatchers.
+        from mojahub.callbacks.wake import announcer
+
+        announce = announcer(hub.settings, hub.db, hub.outbox_wakeup)
+        if announce is not None:
+            hub.background.append(announce)
         return
     from mojahub.callbacks.dispatcher import Dispatcher
 

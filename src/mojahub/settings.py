@@ -39,6 +39,10 @@ class Settings(BaseSettings):
     callback_batch_size: int = Field(default=200, ge=1)
     callback_lease_s: float = Field(default=60.0, gt=0)
     callback_poll_interval_s: float = Field(default=0.05, gt=0)
+    callback_idle_poll_max_s: float = Field(
+        default=1.0, gt=0, description="empty outbox claims back off from callback_poll_interval_s up to this"
+    )
+    callback_listen: bool = Field(default=True, description="PostgreSQL: wake other processes with LISTEN/NOTIFY")
     callback_concurrency: int = Field(default=200, ge=1)
     callback_per_host_connections: int = Field(default=64, ge=1)
     callback_dispatch_enabled: bool = Field(default=True, description="run the outbox dispatcher in this process")
