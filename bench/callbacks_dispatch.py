@@ -115,7 +115,8 @@ async def main(backend: str, n: int, singles: int, pg_url: str) -> None:
         elapsed, cpu = time.perf_counter() - t0, time.process_time() - cpu0
         print(f"{backend}: drained {n} callbacks in {elapsed:.2f}s = {n / elapsed:.0f} callbacks/s wall, "
               f"{cpu:.2f} CPU-s (dispatcher + receiver) = {n / cpu:.0f} callbacks per CPU-second; "
-              f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+              f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores; "
+              f"{getattr(dispatcher, 'claims', '?')} claims")
         # 2. Latency of one notified message at a time (commit → arrival at the DFSP).
         lat: list[float] = []
         for k in range(singles):

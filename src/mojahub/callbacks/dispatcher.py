@@ -238,9 +238,9 @@ class Dispatcher:
         base = s.callback_poll_interval_s
         if found_work:
             self.idle_delay_s = base
-        else:
-            self.idle_delay_s = min(max(self.idle_delay_s * 2, base), s.callback_idle_poll_max_s)
         delay = self.idle_delay_s
+        if not found_work:  # the next empty claim waits twice as long
+            self.idle_delay_s = min(max(self.idle_delay_s * 2, base), s.callback_idle_poll_max_s)
         if self.db.is_postgres and (self.signal is None or not self.signal.connected):
             delay = min(delay, base)  # no cross-process wake-ups: poll as before
         if any(n >= s.callback_per_host_connections for n in self._per_recipient.values()):
