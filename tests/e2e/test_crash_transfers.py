@@ -104,8 +104,8 @@ async def test_kill_9_during_transfer_load_loses_nothing_and_commits_nothing_twi
             with hub_process(db_url, tmp_path / "hub1.log", **env) as first:
                 await first.ready()
                 load.hub_url = f"http://127.0.0.1:{first.fspiop_port}"
-                running = asyncio.create_task(load.run(seconds=3.0))
-                await asyncio.sleep(1.5)
+                running = asyncio.create_task(load.run(seconds=2.0))
+                await asyncio.sleep(1.0)
                 first.kill9()  # mid-load: prepares and fulfils in flight
                 await running
             assert load.accepted, "no prepare was accepted before the kill"
@@ -116,9 +116,14 @@ async def test_kill_9_during_transfer_load_loses_nothing_and_commits_nothing_twi
                 await second.ready()
                 load.hub_url = f"http://127.0.0.1:{second.fspiop_port}"
                 # DFSPs retry: the payer resends every prepare (accepted or not), the payee every fulfil.
-                for tid in list(load.bodies):
-                    await load.prepare(tid)
-                await asyncio.gather(*(load.fulfil(tid) for tid in list(load.bodies)))
+                limit = asyncio.Semaphore(16)
+
+                async def retry(tid: str) -> None:
+                    async with limit:
+                        await load.prepare(tid)
+                        await load.fulfil(tid)
+
+                await asyncio.gather(*(retry(tid) for tid in list(load.bodies)))
                 deadline = time.monotonic() + EXPIRY_S + 10
                 while any(s == State.RESERVED.value for s in (await _transfers(db)).values()):
                     assert time.monotonic() < deadline, "reservations left unresolved after restart"
