@@ -18,12 +18,12 @@ install: $(STAMP)
 run: $(STAMP)
 	$(BIN)/mojahub serve
 
-## Everything CI runs: ruff, mypy --strict, import contracts, the whole pytest suite.
+## Everything CI runs: ruff, mypy --strict, import contracts, the whole pytest suite (2 processes).
 test: $(STAMP)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy
 	$(BIN)/lint-imports
-	$(BIN)/pytest
+	$(BIN)/pytest -n 2
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
