@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -16,6 +16,7 @@ from mojahub.kernel.clock import Clock, SystemClock
 from mojahub.lookup.service import Resolver
 from mojahub.settings import Settings
 from mojahub.storage.engine import Database, open_database
+from mojahub.storage.outbox import LeasedMessage
 from mojahub.transfers.service import TransferService
 
 BackgroundTask = Callable[[], Awaitable[None]]
@@ -43,6 +44,9 @@ class Hub:
     resolver: Resolver = field(init=False)
     # The clearing core (prepare/fulfil batcher, expiry sweeper); see _wire_transfers.
     transfers: TransferService | None = None
+    # This process's dispatcher takes messages enqueued already leased to it (outbox fast path);
+    # None when it runs no dispatcher.
+    outbox_handoff: Callable[[Sequence[LeasedMessage]], None] | None = None
 
     def notify_outbox(self) -> None:
         """Wake the callback dispatcher now. Call it AFTER the transaction that enqueued outbox
@@ -123,6 +127,7 @@ def _wire_callbacks(hub: Hub) -> None:
     dispatcher = Dispatcher(hub.settings, hub.db, hub.clock, wakeup=hub.outbox_wakeup)
     hub.background.append(dispatcher.run)
     hub.closers.append(dispatcher.close)
+    hub.outbox_handoff = dispatcher.accept
 
 
 def _wire_transfers(hub: Hub) -> None:
@@ -143,7 +148,7 @@ def _wire_transfers(hub: Hub) -> None:
         participant_cache_ttl_s=s.participant_cache_ttl_s,
     )
     service = TransferService(hub.db, hub.clock, FspiopTransferRenderer(s.hub_name), config,
-                              notify=hub.notify_outbox)
+                              notify=hub.notify_outbox, handoff=hub.outbox_handoff, lease_s=s.callback_lease_s)
     hub.transfers = service
     hub.background.append(service.run_sweeper)
     hub.closers.append(service.close)

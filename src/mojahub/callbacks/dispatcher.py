@@ -40,6 +40,13 @@ Wake-up (adaptive, so an idle hub costs almost nothing):
   were not claimed by their own dispatcher wait at most ``callback_idle_poll_max_s``; so does
   a message whose claimer died, after its lease (``callback_lease_s``) ran out.
 
+Fast path: the clearing core enqueues its callbacks already leased to this process
+(``storage.outbox.enqueue_leased``, ``claimed_until`` = now + ``callback_lease_s``) and hands them
+to ``accept`` after its commit, so they are sent without a claim query. Results are fenced on that
+lease like any claim; if the process dies before sending, the lease runs out and any dispatcher
+claims them. A wake-up that follows a hand-off (the route's ``notify_outbox()`` for the same
+commit) triggers a claim within ``callback_poll_interval_s`` rather than at once.
+
 Endpoint templates are cached per recipient (all its types, one query for every recipient of a
 claim that is not cached) for ``callback_endpoint_cache_s``: an operator's change reaches every
 process within that time. A recipient or type that is missing in the cache is re-read before a
@@ -52,6 +59,7 @@ import asyncio
 import contextlib
 import time
 from collections import Counter as Tally
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -69,7 +77,7 @@ from mojahub.kernel.clock import Clock
 from mojahub.kernel.errors import ErrorCode
 from mojahub.settings import Settings
 from mojahub.storage.engine import Database
-from mojahub.storage.outbox import DELIVERED, FAILED, PENDING, OutboundMessage, enqueue
+from mojahub.storage.outbox import DELIVERED, FAILED, PENDING, LeasedMessage, OutboundMessage, enqueue
 
 log = structlog.get_logger(__name__)
 
@@ -129,6 +137,11 @@ class Dispatcher:
         self.idle_delay_s = settings.callback_poll_interval_s  # the current adaptive delay
         self.claims = 0  # claim transactions run (for tests and benchmarks)
         self.started = 0  # messages this dispatcher started sending
+        # Fast path: messages this process enqueued already leased to itself (``accept``).
+        self._handed: deque[ClaimedMessage] = deque()
+        self._handoff_ready = asyncio.Event()
+        self._handed_since_claim = False
+        self.handed = 0  # messages started from a hand-off, without a claim query
 
     # --- lifecycle ------------------------------------------------------------------------
 
@@ -177,7 +190,8 @@ class Dispatcher:
     async def _shutdown(self, recorder: asyncio.Task[None]) -> None:
         # Snapshot first: a cancelled send leaves ``_in_flight``. Releasing a message whose result
         # did get recorded is a no-op (the release is fenced by the claim).
-        unsent = list(self._in_flight.values())
+        unsent = list(self._in_flight.values()) + list(self._handed)
+        self._handed.clear()
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -200,7 +214,12 @@ class Dispatcher:
         # is free rather than claiming one row per finished send.
         min_free = max(1, min(s.callback_batch_size, s.callback_concurrency) // 4)
         failures = 0
+        claim_at = 0.0  # monotonic time of the next claim
         while True:
+            self._handoff_ready.clear()
+            if self._handed:
+                self._slot_freed.clear()
+                await self._start_handed()
             free = s.callback_concurrency - len(self._in_flight)
             if free < min_free and self._in_flight:
                 if self.wakeup.is_set():
@@ -209,28 +228,93 @@ class Dispatcher:
                     self.wakeup.clear()
                     self._announce()
                 self._slot_freed.clear()
-                await _first_of(self._slot_freed, self.wakeup)
+                await _first_of(self._slot_freed, self.wakeup, self._handoff_ready)
+                claim_at = 0.0
                 continue
-            want = min(free, s.callback_batch_size)
-            self.wakeup.clear()
-            try:
-                claimed, due = await self._claim(want)
-                failures = 0
-            except _DB_ERRORS:
-                # The database is away: back off (bounded) instead of logging every poll.
-                failures += 1
-                log.exception("callbacks.claim_failed", failures=failures)
-                await asyncio.sleep(backoff_s(failures, s.callback_poll_interval_s, s.callback_backoff_max_s))
-                continue
-            if len(claimed) >= want:
-                self._announce()  # more may be due than this process takes now
-                self.idle_delay_s = s.callback_poll_interval_s
-                await asyncio.sleep(0)  # claim again, letting senders run
-                continue
-            timeout = self._next_delay(found_work=bool(claimed), due=due)
+            mono = time.monotonic()
+            if self.wakeup.is_set():
+                # After a hand-off, a wake-up is most likely that commit's own (its route notifies
+                # too): claim for anything else within the base interval, not once per commit.
+                claim_at = min(claim_at, mono + s.callback_poll_interval_s) if self._handed_since_claim else 0.0
+            if mono >= claim_at:
+                want = min(free, s.callback_batch_size)
+                self.wakeup.clear()
+                self._handed_since_claim = False
+                try:
+                    claimed, due = await self._claim(want)
+                    failures = 0
+                except _DB_ERRORS:
+                    # The database is away: back off (bounded) instead of logging every poll.
+                    failures += 1
+                    log.exception("callbacks.claim_failed", failures=failures)
+                    await asyncio.sleep(backoff_s(failures, s.callback_poll_interval_s, s.callback_backoff_max_s))
+                    continue
+                if len(claimed) >= want:
+                    self._announce()  # more may be due than this process takes now
+                    self.idle_delay_s = s.callback_poll_interval_s
+                    await asyncio.sleep(0)  # claim again, letting senders run
+                    continue
+                claim_at = time.monotonic() + self._next_delay(found_work=bool(claimed), due=due)
+            if self.wakeup.is_set() and not self._handed_since_claim:
+                continue  # woken while claiming: claim again at once
+            timeout = claim_at - time.monotonic()
             if timeout > 0:
+                events = [self._handoff_ready]
+                if not self.wakeup.is_set():
+                    events.append(self.wakeup)
+                if self._handed:
+                    events.append(self._slot_freed)
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self.wakeup.wait(), timeout=timeout)
+                    await asyncio.wait_for(_first_of(*events), timeout=timeout)
+
+    def accept(self, leased: Sequence[LeasedMessage]) -> None:
+        """Take messages this process enqueued already leased to it (``storage.outbox.enqueue_leased``),
+        after their transaction committed: they are sent without a claim query. Not sent before
+        their lease runs out (this process stalled or died), any dispatcher claims them."""
+        for lm in leased:
+            m = lm.message
+            self._handed.append(ClaimedMessage(
+                id=lm.id, token=lm.token, recipient=m.recipient, endpoint_type=m.endpoint_type, method=m.method,
+                path=m.path, params=dict(m.params), headers=dict(m.headers), body=m.body,
+                request_id=m.request_id, origin=m.origin, attempts=0,
+            ))
+        if leased:
+            self._handed_since_claim = True
+            self._handoff_ready.set()
+
+    async def _start_handed(self) -> None:
+        """Start handed-over messages within the global and per-recipient bounds; the others wait
+        (still leased) for free slots. Messages whose lease ran out are dropped: claimable again."""
+        s = self.settings
+        cap = s.callback_per_host_connections
+        free = s.callback_concurrency - len(self._in_flight)
+        now = self.clock.now()
+        room = {r: cap - n for r, n in self._per_recipient.items()}
+        take: list[ClaimedMessage] = []
+        wait: list[ClaimedMessage] = []
+        while self._handed:
+            m = self._handed.popleft()
+            if m.token <= now:
+                continue
+            left = room.get(m.recipient, cap)
+            if len(take) < free and left > 0:
+                take.append(m)
+                room[m.recipient] = left - 1
+            else:
+                wait.append(m)
+        self._handed.extend(wait)
+        if not take:
+            return
+        try:
+            endpoints = await self._resolve([(m.recipient, m.endpoint_type) for m in take])
+        except _DB_ERRORS:
+            log.warning("callbacks.handoff_resolve_failed", exc_info=True)
+            self._handed.extendleft(reversed(take))
+            await asyncio.sleep(self.settings.callback_poll_interval_s)
+            return
+        self.handed += len(take)
+        for m in take:
+            self._start(m, endpoints[(m.recipient, m.endpoint_type)])
 
     def _next_delay(self, *, found_work: bool, due: datetime | None) -> float:
         """Seconds to sleep after a claim that was not full (see the module docstring)."""

@@ -89,28 +89,56 @@ class OutboundMessage:
     origin: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class LeasedMessage:
+    """A message enqueued already claimed by the enqueuing process (``claimed_until`` = ``token``):
+    that process's dispatcher sends it without a claim query. If the process dies first, the
+    lease runs out and any dispatcher claims it as usual."""
+
+    id: int
+    token: datetime
+    message: OutboundMessage
+
+
+def _row(m: OutboundMessage, now: datetime, claimed_until: datetime | None) -> dict[str, object]:
+    return {
+        "created_at": now,
+        "due_at": now,
+        "claimed_until": claimed_until,
+        "state": PENDING,
+        "recipient": m.recipient,
+        "endpoint_type": m.endpoint_type,
+        "method": m.method,
+        "path": m.path,
+        "params": dict(m.params),
+        "headers": dict(m.headers),
+        "body": m.body,
+        "request_id": m.request_id,
+        "origin": m.origin,
+        "attempts": 0,
+    }
+
+
+_INSERT = insert(outbox)
+_INSERT_RETURNING_ID = insert(outbox).returning(outbox.c.id, sort_by_parameter_order=True)
+
+
 async def enqueue(conn: AsyncConnection, messages: Sequence[OutboundMessage], *, now: datetime) -> None:
     """Write messages to the outbox inside the caller's transaction."""
     if not messages:
         return
-    await conn.execute(
-        insert(outbox),
-        [
-            {
-                "created_at": now,
-                "due_at": now,
-                "state": PENDING,
-                "recipient": m.recipient,
-                "endpoint_type": m.endpoint_type,
-                "method": m.method,
-                "path": m.path,
-                "params": dict(m.params),
-                "headers": dict(m.headers),
-                "body": m.body,
-                "request_id": m.request_id,
-                "origin": m.origin,
-                "attempts": 0,
-            }
-            for m in messages
-        ],
-    )
+    await conn.execute(_INSERT, [_row(m, now, None) for m in messages])
+
+
+async def enqueue_leased(
+    conn: AsyncConnection, messages: Sequence[OutboundMessage], *, now: datetime, lease_until: datetime
+) -> list[LeasedMessage]:
+    """Write messages to the outbox inside the caller's transaction, claimed until ``lease_until``
+    by the caller; returns them with their ids, to hand to this process's dispatcher AFTER the
+    transaction committed."""
+    if not messages:
+        return []
+    rows = [_row(m, now, lease_until) for m in messages]
+    ids = (await conn.execute(_INSERT_RETURNING_ID, rows)).scalars().all()
+    assert len(ids) == len(messages)
+    return [LeasedMessage(int(i), lease_until, m) for i, m in zip(ids, messages, strict=True)]

@@ -33,7 +33,7 @@ from mojahub.participants.service import ClearingAccounts
 from mojahub.settlement import service as settlement
 from mojahub.settlement.service import CommittedFlow
 from mojahub.storage.engine import Database
-from mojahub.storage.outbox import OutboundMessage, enqueue
+from mojahub.storage.outbox import LeasedMessage, OutboundMessage, enqueue, enqueue_leased
 from mojahub.transfers import store
 from mojahub.transfers.batcher import Batcher
 from mojahub.transfers.model import (
@@ -90,12 +90,19 @@ class LostRace(Exception):
 
 class TransferService:
     def __init__(self, db: Database, clock: Clock, renderer: Renderer, config: TransferConfig | None = None,
-                 *, notify: Callable[[], None] | None = None) -> None:
+                 *, notify: Callable[[], None] | None = None,
+                 handoff: Callable[[Sequence[LeasedMessage]], None] | None = None,
+                 lease_s: float = 60.0) -> None:
         self.db = db
         self.clock = clock
         self.renderer = renderer
         self.config = config or TransferConfig()
         self._notify = notify or (lambda: None)
+        # Outbox fast path: with ``handoff`` (this process's dispatcher), callbacks are enqueued
+        # already claimed for ``lease_s`` and handed over after commit, so they leave without a
+        # claim query; a crash before sending leaves them to any dispatcher once the lease ran out.
+        self._handoff = handoff
+        self._lease = timedelta(seconds=lease_s)
         self._accounts: dict[tuple[str, str], tuple[float, ClearingAccounts | None]] = {}
         self._grace = timedelta(seconds=self.config.expiry_grace_s)
         self.batcher: Batcher[Command] = Batcher(
@@ -111,17 +118,31 @@ class TransferService:
 
     async def execute(self, commands: Sequence[Command]) -> None:
         """Apply commands in one transaction (retried on a lost race or a transient DB error)."""
+        leased: list[LeasedMessage] = []
         for attempt in range(1, self.config.transaction_attempts + 1):
             try:
                 async with self.db.write() as conn:
-                    await self._apply(conn, commands, now=self.clock.now())
+                    leased = await self._apply(conn, commands, now=self.clock.now())
                 break
             except (LostRace, DBAPIError) as exc:
                 if attempt == self.config.transaction_attempts:
                     raise
                 log.warning("transfers.batch_retry", attempt=attempt, size=len(commands), error=str(exc)[:200])
                 await asyncio.sleep(0.005 * attempt)
-        self._notify()
+        self._after_commit(leased)
+
+    async def _enqueue(self, conn: AsyncConnection, messages: list[OutboundMessage], *,
+                       now: datetime) -> list[LeasedMessage]:
+        if self._handoff is None:
+            await enqueue(conn, messages, now=now)
+            return []
+        return await enqueue_leased(conn, messages, now=now, lease_until=now + self._lease)
+
+    def _after_commit(self, leased: list[LeasedMessage]) -> None:
+        if self._handoff is None:
+            self._notify()
+        elif leased:
+            self._handoff(leased)
 
     async def get_transfer(self, transfer_id: str, requester: str) -> None:
         """GET /transfers/{id}: answer the requester from the ledger (callback via the outbox)."""
@@ -137,8 +158,8 @@ class TransferService:
                 return  # an unknown sender cannot be answered: dropped (reference behaviour)
             t = await store.find(conn, transfer_id)
             notice = decide_get(t, transfer_id, requester)
-            await enqueue(conn, [self.renderer.render(notice, now=now)], now=now)
-        self._notify()
+            leased = await self._enqueue(conn, [self.renderer.render(notice, now=now)], now=now)
+        self._after_commit(leased)
 
     async def sweep_once(self) -> int:
         """Expire one bounded batch of reserved transfers past their expiration."""
@@ -204,7 +225,8 @@ class TransferService:
             return None
         return Party(record.name, record.is_active, None, False)
 
-    async def _apply(self, conn: AsyncConnection, commands: Sequence[Command], *, now: datetime) -> None:
+    async def _apply(self, conn: AsyncConnection, commands: Sequence[Command], *,
+                     now: datetime) -> list[LeasedMessage]:
         # Lock order, everywhere: the batch's transfers (id order), then positions (account-id
         # order), then the settlement window. One read of the transfers, locked on PostgreSQL.
         existing = await store.load(conn, (c.transfer_id for c in commands), for_update=True)
@@ -299,7 +321,7 @@ class TransferService:
         if written >= 0 and written != len(changed):
             raise LostRace(f"{len(changed) - written} of {len(changed)} transfers changed concurrently")
         await store.record_states(conn, history, now=now)
-        await enqueue(conn, [self.renderer.render(n, now=now) for n in notices], now=now)
+        return await self._enqueue(conn, [self.renderer.render(n, now=now) for n in notices], now=now)
 
     def _decide(self, cmd: Command, t: Transfer | None, parties: dict[tuple[str, str], Party | None],
                 accounts: dict[tuple[str, str], ClearingAccounts | None], positions: dict[int, int],
