@@ -9,19 +9,16 @@ from __future__ import annotations
 
 from typing import Any
 
-import structlog
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
 from mojahub import __version__
+from mojahub.api.errors import exception_handlers
 from mojahub.bootstrap import Hub
 from mojahub.kernel.errors import ErrorCode, HubError
-
-log = structlog.get_logger(__name__)
 
 
 def _error(err: HubError) -> JSONResponse:
@@ -50,35 +47,11 @@ def build_admin_app(hub: Hub) -> FastAPI:
     app = FastAPI(title="mojahub operator API", version=__version__, docs_url="/docs", redoc_url=None)
     app.state.hub = hub
 
-    async def on_hub_error(_request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, HubError)
-        return _error(exc)
-
     async def on_validation(_request: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestValidationError)
         return _error(request_validation_to_hub(exc))
 
-    async def on_http_error(_request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, HTTPException)
-        if exc.status_code == 404:
-            return _error(HubError(ErrorCode.UNKNOWN_URI))
-        if exc.status_code == 405:
-            resp = _error(HubError(ErrorCode.METHOD_NOT_ALLOWED, "Method not allowed"))
-            if exc.headers and "Allow" in exc.headers:
-                resp.headers["Allow"] = exc.headers["Allow"]
-            return resp
-        return _error(HubError(ErrorCode.CLIENT_ERROR, str(exc.detail)))
-
-    async def on_unexpected(request: Request, exc: Exception) -> Response:
-        log.exception("admin.unhandled", path=request.url.path, exc_info=exc)
-        return _error(HubError(ErrorCode.INTERNAL_SERVER_ERROR))
-
-    handlers: dict[Any, Any] = {
-        HubError: on_hub_error,
-        RequestValidationError: on_validation,
-        HTTPException: on_http_error,
-        Exception: on_unexpected,
-    }
+    handlers: dict[Any, Any] = {**exception_handlers(), RequestValidationError: on_validation}
     for exc_type, handler in handlers.items():
         app.add_exception_handler(exc_type, handler)
 
