@@ -8,12 +8,15 @@ in ``windows.py``, ``settlements.py`` and ``reports.py``.
 
 from __future__ import annotations
 
+import time
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import insert, select
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Engine
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from mojahub.kernel.errors import ErrorCode, HubError
@@ -25,6 +28,30 @@ from mojahub.settlement.model import OPEN, POSITION, SETTLEMENT, Flow
 from mojahub.settlement.tables import settlement_open_window, settlement_window, window_flow
 
 POINTER_ID = 1
+
+# Settlement models change rarely (operator API) but every commit batch needs them: a per-process,
+# per-database cache for at most MODELS_CACHE_S, so an operator's change applies to commits within
+# that time in every process (``forget_settlement_models`` drops it at once in this process).
+MODELS_CACHE_S = 1.0
+_models_cache: weakref.WeakKeyDictionary[Engine, tuple[float, list[participants.SettlementModelRecord]]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def forget_settlement_models() -> None:
+    """Drop the cached settlement models (after an operator created or changed one)."""
+    _models_cache.clear()
+
+
+async def _active_models(conn: AsyncConnection) -> list[participants.SettlementModelRecord]:
+    engine = conn.engine.sync_engine
+    mono = time.monotonic()
+    hit = _models_cache.get(engine)
+    if hit is not None and hit[0] > mono:
+        return hit[1]
+    models = [m for m in await participants.settlement_models(conn) if m.is_active]
+    _models_cache[engine] = (mono + MODELS_CACHE_S, models)
+    return models
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,7 +131,7 @@ async def _upsert_flows(conn: AsyncConnection, window_id: int, folded: dict[tupl
 async def _settle_gross(conn: AsyncConnection, flows: Sequence[CommittedFlow], *, now: datetime) -> None:
     """CGS (reference settlement.md §5): for currencies whose model is IMMEDIATE GROSS, reverse
     each transfer's position legs and move the amount between the SETTLEMENT accounts."""
-    models = [m for m in await participants.settlement_models(conn) if m.is_active]
+    models = await _active_models(conn)
     if not any(model.is_gross_immediate(m) for m in models):
         return
     gross = [
