@@ -13,6 +13,7 @@ from mojahub.api.admin.exact_json import ExactJSONResponse, json_body
 from mojahub.bootstrap import Hub
 from mojahub.participants import settlement_models as service
 from mojahub.participants.settlement_models import NewSettlementModel, SettlementModel
+from mojahub.settlement.service import forget_settlement_models
 
 
 class SettlementModelBody(BaseModel):
@@ -72,6 +73,7 @@ def router(hub: Hub) -> APIRouter:
         )
         async with db.write() as conn:
             await service.create_settlement_model(conn, new, now=hub.clock.now())
+        forget_settlement_models()  # this process at once; other workers within the cache TTL
         return Response(status_code=201)
 
     @r.get("/settlementModels/{name}")
@@ -85,6 +87,7 @@ def router(hub: Hub) -> APIRouter:
         body = await json_body(request, _ACTIVE)
         async with db.write() as conn:
             updated = await service.set_settlement_model_active(conn, name, body.isActive)
+        forget_settlement_models()
         return ExactJSONResponse(settlement_model_json(updated))
 
     return r
