@@ -270,9 +270,17 @@ async def ensure_hub(conn: AsyncConnection, name: str, now: datetime) -> Partici
     found = await find_participant(conn, name)
     if found is not None:
         return found
-    result = await conn.execute(
-        insert(participant).values(name=name, is_active=True, is_proxy=False, created_at=now, created_by="hub")
-    )
+    try:
+        # A savepoint: start-up hooks, onboarding and other workers may create the hub at once; a
+        # lost race is read back instead of failing the caller's transaction.
+        async with conn.begin_nested():
+            result = await conn.execute(
+                insert(participant).values(
+                    name=name, is_active=True, is_proxy=False, created_at=now, created_by="hub"
+                )
+            )
+    except IntegrityError:
+        return await require_participant(conn, name)
     assert result.inserted_primary_key is not None
     return ParticipantRecord(int(result.inserted_primary_key[0]), name, True, False)
 
