@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from pathlib import Path
 
 from mojahub.demo import demo_settings, run_demo
 from mojahub.settings import Settings
 
 
-async def test_demo_moves_money_refuses_what_it_must_and_settles(tmp_path: Path) -> None:
+async def test_demo_moves_money_refuses_what_it_must_and_settles(db_url: str) -> None:
+    """On SQLite (the default) and on PostgreSQL (``MOJAHUB_DATABASE_URL``)."""
     lines: list[str] = []
-    settings = demo_settings(Settings(), f"sqlite+aiosqlite:///{tmp_path / 'demo.db'}")
+    settings = demo_settings(Settings(), db_url)
     result = await run_demo(settings, out=lines.append)
 
     assert [(p.state, p.error_code) for p in result.payments] == [
