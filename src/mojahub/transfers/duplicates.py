@@ -3,11 +3,9 @@ compared by the hash of its body. Pure."""
 
 from __future__ import annotations
 
-import hashlib
 from enum import Enum
-from typing import Any
 
-import orjson
+from mojahub.kernel.digest import canonical_json_hash
 
 
 class Duplicate(Enum):
@@ -17,9 +15,7 @@ class Duplicate(Enum):
     MODIFIED = "MODIFIED"  # same id, different body: 3106
 
 
-def body_hash(body: Any) -> str:
-    """SHA-256 of the canonical JSON of a parsed body (key order and whitespace do not matter)."""
-    return hashlib.sha256(orjson.dumps(body, option=orjson.OPT_SORT_KEYS)).hexdigest()
+body_hash = canonical_json_hash
 
 
 def classify(stored: str | None, incoming: str, *, settled: bool) -> Duplicate:

@@ -7,14 +7,12 @@ writes the effects in one transaction (transfers-and-ledger.md §3–§6).
 
 from __future__ import annotations
 
-import base64
-import binascii
-import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import Enum
 
+from mojahub.kernel import ilp
 from mojahub.kernel.errors import ErrorCode, describe, is_defined
 from mojahub.ledger.model import PRINCIPLE_VALUE, Posting
 from mojahub.transfers import state as st
@@ -63,13 +61,9 @@ class Transfer:
 def fulfilment_matches(fulfilment: str, condition: str) -> bool:
     """FSPIOP §7.2: base64url(SHA-256(decode(fulfilment))) == condition; the preimage is 32 bytes."""
     try:
-        preimage = base64.urlsafe_b64decode(fulfilment + "=" * (-len(fulfilment) % 4))
-    except (binascii.Error, ValueError):
+        return ilp.fulfilment_matches(fulfilment, condition)
+    except ilp.IlpError:  # not base64url of 32 bytes: cannot be the preimage
         return False
-    if len(preimage) != 32:
-        return False
-    digest = base64.urlsafe_b64encode(hashlib.sha256(preimage).digest()).rstrip(b"=").decode()
-    return digest == condition
 
 
 # ---------------------------------------------------------------------------------------------

@@ -9,9 +9,6 @@
 
 from __future__ import annotations
 
-import hashlib
-
-import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
@@ -30,15 +27,13 @@ from mojahub.bootstrap import Hub
 from mojahub.fspiop.headers import validate_headers
 from mojahub.fspiop.parties import ERROR_INFORMATION_OBJECT, check_correlation_id
 from mojahub.fspiop.quotes import QUOTES_ID_PUT, QUOTES_POST, to_answer, to_request
+from mojahub.kernel.digest import canonical_json_hash
 from mojahub.quoting import service as quoting
 
 QUOTES = f"{P}QUOTES"
 
 
-def canonical_hash(parsed: object) -> str:
-    """Hash of the body as JSON with sorted keys: a resend with the same content is a duplicate
-    even if its bytes are laid out differently."""
-    return hashlib.sha256(orjson.dumps(parsed, option=orjson.OPT_SORT_KEYS)).hexdigest()
+canonical_hash = canonical_json_hash
 
 
 def routes(hub: Hub) -> list[BaseRoute]:
