@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from mojahub.participants.tables import participant, participant_endpoint
 from mojahub.storage.outbox import DELIVERED, FAILED, PENDING, callback_attempt, outbox
+from mojahub.storage.pgbatch import Batch, unnest
 
 STATES: tuple[str, ...] = (PENDING, DELIVERED, FAILED)
 
@@ -159,6 +160,8 @@ async def record(conn: AsyncConnection, records: Sequence[AttemptRecord]) -> lis
     Returns the records whose verdict was applied (a lost lease applies nothing)."""
     if not records:
         return []
+    if conn.dialect.name == "postgresql":
+        return await _record_one_statement(conn, records)
     await conn.execute(
         callback_attempt.insert(),
         [
@@ -216,6 +219,42 @@ async def record(conn: AsyncConnection, records: Sequence[AttemptRecord]) -> lis
             if result.rowcount == 1:
                 applied.append(r)
     return applied
+
+
+async def _record_one_statement(conn: AsyncConnection, records: Sequence[AttemptRecord]) -> list[AttemptRecord]:
+    """PostgreSQL form of ``record`` (storage.pgbatch): attempts and fenced verdicts in one
+    statement; the ids the verdict was applied to come back."""
+    batch = Batch()
+    batch.with_("attempts", (
+        "INSERT INTO callback_attempt (outbox_id, request_id, attempted_at, url, status, latency_ms, error) "
+        "SELECT u.outbox_id, u.request_id, u.attempted_at, u.url, u.status, u.latency_ms, u.error FROM "
+        + unnest(batch, [
+            ("outbox_id", "int8", [r.message.id for r in records]),
+            ("request_id", "text", [r.message.request_id for r in records]),
+            ("attempted_at", "timestamptz", [r.attempted_at for r in records]),
+            ("url", "text", [r.url for r in records]),
+            ("status", "int4", [r.status for r in records]),
+            ("latency_ms", "int4", [r.latency_ms for r in records]),
+            ("error", "text", [r.error for r in records]),
+        ])
+    ))
+    batch.with_("verdicts", (
+        "UPDATE outbox AS o SET state = u.state, attempts = o.attempts + 1, due_at = u.due_at, "
+        "claimed_until = NULL, last_error = u.error, delivered_at = u.delivered_at FROM "
+        + unnest(batch, [
+            ("id", "int8", [r.message.id for r in records]),
+            ("token", "timestamptz", [r.message.token for r in records]),
+            ("state", "text", [r.next_state for r in records]),
+            ("due_at", "timestamptz", [r.due_at for r in records]),
+            ("error", "text", [r.error for r in records]),
+            ("delivered_at", "timestamptz", [r.attempted_at if r.next_state == DELIVERED else None
+                                             for r in records]),
+        ])
+        + f" WHERE o.id = u.id AND o.claimed_until = u.token AND o.state = '{PENDING}' RETURNING o.id"
+    ))
+    batch.output("applied", "ARRAY(SELECT id FROM verdicts)")
+    applied = set((await batch.run(conn))["applied"])
+    return [r for r in records if r.message.id in applied]
 
 
 async def release(conn: AsyncConnection, messages: Sequence[ClaimedMessage]) -> None:

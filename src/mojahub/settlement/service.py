@@ -26,6 +26,7 @@ from mojahub.participants import settlement_support as participants
 from mojahub.settlement import model
 from mojahub.settlement.model import OPEN, POSITION, SETTLEMENT, Flow
 from mojahub.settlement.tables import settlement_open_window, settlement_window, window_flow
+from mojahub.storage.pgbatch import Batch, unnest
 
 POINTER_ID = 1
 
@@ -165,3 +166,46 @@ async def record_committed(conn: AsyncConnection, flows: Sequence[CommittedFlow]
     await _upsert_flows(conn, window_id, _fold(flows))
     await _settle_gross(conn, flows, now=now)
     return window_id
+
+
+async def gross_settlement_active(conn: AsyncConnection) -> bool:
+    """Whether any active model settles IMMEDIATE GROSS (then commits need ``record_committed``)."""
+    return any(model.is_gross_immediate(m) for m in await _active_models(conn))
+
+
+WINDOW_CTE = "settlement_window_now"
+
+
+def add_committed(batch: Batch, flows: Sequence[CommittedFlow]) -> str:
+    """PostgreSQL fast path of ``record_committed`` for net settlement (storage.pgbatch): the
+    pointer row read ``FOR KEY SHARE`` and the flows upserted into the open window, as CTEs of
+    ``batch``. Returns the SQL expression of the window id, for the caller's rows. Only when
+    ``gross_settlement_active`` is false; the caller checks the window id came back non-null
+    (``missing_window``)."""
+    batch.with_(WINDOW_CTE, (
+        f"SELECT window_id FROM settlement_open_window WHERE id = {POINTER_ID} FOR KEY SHARE"
+    ))
+    window = f"(SELECT window_id FROM {WINDOW_CTE})"
+    folded = [f for _, f in sorted(_fold(flows).items())]
+    batch.with_("settlement_flows", (
+        "INSERT INTO window_flow AS wf (window_id, payer_account_id, payee_account_id, currency, amount, "
+        f"transfer_count) SELECT {window}, u.payer, u.payee, u.currency, u.amount, u.count FROM "
+        + unnest(batch, [
+            ("payer", "int4", [f.payer_account_id for f in folded]),
+            ("payee", "int4", [f.payee_account_id for f in folded]),
+            ("currency", "text", [f.currency for f in folded]),
+            ("amount", "int8", [f.amount for f in folded]),
+            ("count", "int4", [f.count for f in folded]),
+        ])
+        + f" WHERE {window} IS NOT NULL"
+        " ON CONFLICT (window_id, payer_account_id, payee_account_id) DO UPDATE SET "
+        "amount = wf.amount + excluded.amount, transfer_count = wf.transfer_count + excluded.transfer_count"
+    ))
+    batch.output("settlement_window_id", window)
+    return window
+
+
+def missing_window(outputs: dict[str, object]) -> bool:
+    """True if ``add_committed`` found no open-window pointer (a damaged database: the migration
+    seeds it); the caller then redoes the batch through ``record_committed``, which recreates it."""
+    return "settlement_window_id" in outputs and outputs["settlement_window_id"] is None

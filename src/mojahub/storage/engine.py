@@ -12,9 +12,15 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import asyncpg
 from sqlalchemy import event, text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import StaticPool
+
+# What a retried transaction may fail with: driver errors through SQLAlchemy, and asyncpg's own
+# from the raw fast path (storage.pgbatch): unique violations, deadlocks, serialization failures.
+TRANSIENT_ERRORS: tuple[type[Exception], ...] = (DBAPIError, asyncpg.PostgresError)
 
 
 class Database:

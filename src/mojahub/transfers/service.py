@@ -21,7 +21,6 @@ from datetime import datetime, timedelta
 from typing import Protocol
 
 import structlog
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from mojahub.kernel.clock import Clock
@@ -32,8 +31,16 @@ from mojahub.participants import service as participants
 from mojahub.participants.service import ClearingAccounts
 from mojahub.settlement import service as settlement
 from mojahub.settlement.service import CommittedFlow
-from mojahub.storage.engine import Database
-from mojahub.storage.outbox import LeasedMessage, OutboundMessage, enqueue, enqueue_leased
+from mojahub.storage.engine import TRANSIENT_ERRORS, Database
+from mojahub.storage.outbox import (
+    LeasedMessage,
+    OutboundMessage,
+    add_enqueue,
+    enqueue,
+    enqueue_leased,
+    leased_from,
+)
+from mojahub.storage.pgbatch import Batch
 from mojahub.transfers import store
 from mojahub.transfers.batcher import Batcher
 from mojahub.transfers.model import (
@@ -82,10 +89,21 @@ class TransferConfig:
     batch_in_flight: int = 1
     participant_cache_ttl_s: float = 1.0
     transaction_attempts: int = 3
+    # PostgreSQL: write each batch as one statement (storage.pgbatch); False = the generic
+    # SQLAlchemy path SQLite uses (same rows; tests/integration/test_pgbatch.py compares them).
+    one_statement_writes: bool = True
 
 
 class LostRace(Exception):
     """A compare-and-set matched fewer rows than decided: the batch is retried from a fresh read."""
+
+
+class MissingWindow(Exception):
+    """The one-statement path found no open-window pointer: redo the batch on the generic path."""
+
+
+_RETRIED: tuple[type[Exception], ...] = (LostRace, *TRANSIENT_ERRORS)
+_SWEEP_TRANSIENT: tuple[type[Exception], ...] = (*TRANSIENT_ERRORS, OSError)
 
 
 class TransferService:
@@ -119,12 +137,16 @@ class TransferService:
     async def execute(self, commands: Sequence[Command]) -> None:
         """Apply commands in one transaction (retried on a lost race or a transient DB error)."""
         leased: list[LeasedMessage] = []
+        generic = False
         for attempt in range(1, self.config.transaction_attempts + 1):
             try:
                 async with self.db.write() as conn:
-                    leased = await self._apply(conn, commands, now=self.clock.now())
+                    leased = await self._apply(conn, commands, now=self.clock.now(), generic=generic)
                 break
-            except (LostRace, DBAPIError) as exc:
+            except MissingWindow:
+                generic = True  # record_committed recreates the pointer; retried at once
+                continue
+            except _RETRIED as exc:
                 if attempt == self.config.transaction_attempts:
                     raise
                 log.warning("transfers.batch_retry", attempt=attempt, size=len(commands), error=str(exc)[:200])
@@ -175,7 +197,7 @@ class TransferService:
         while True:
             try:
                 swept = await self.sweep_once()
-            except (DBAPIError, OSError) as exc:  # transient: rolled back, the next sweep retries
+            except _SWEEP_TRANSIENT as exc:  # transient: rolled back, the next sweep retries
                 log.warning("transfers.sweep_failed", error=str(exc)[:200])
                 swept = 0
             if swept < self.config.expiry_batch_size:
@@ -226,7 +248,7 @@ class TransferService:
         return Party(record.name, record.is_active, None, False)
 
     async def _apply(self, conn: AsyncConnection, commands: Sequence[Command], *,
-                     now: datetime) -> list[LeasedMessage]:
+                     now: datetime, generic: bool = False) -> list[LeasedMessage]:
         # Lock order, everywhere: the batch's transfers (id order), then positions (account-id
         # order), then the settlement window. One read of the transfers, locked on PostgreSQL.
         existing = await store.load(conn, (c.transfer_id for c in commands), for_update=True)
@@ -298,17 +320,16 @@ class TransferService:
                 if effect.committed:
                     committed.append(t.transfer_id)
 
+        flows = [self._flow(work[tid]) for tid in committed]
+        one_statement = self.db.is_postgres and self.config.one_statement_writes and not generic
+        if one_statement and not (flows and await settlement.gross_settlement_active(conn)):
+            return await self._write_one_statement(conn, postings, locked, flows, created, changed, history,
+                                                   notices, now=now)
+
         # Positions first (the values folded above), then the settlement window: record_committed
         # may post gross-settlement entries of its own on top of these.
         await ledger.post(conn, postings, now=now, locked=locked)
         if committed:
-            flows = []
-            for tid in committed:
-                ct = work[tid]
-                assert ct.payer_account_id is not None
-                assert ct.payee_account_id is not None
-                flows.append(CommittedFlow(ct.payer_account_id, ct.payee_account_id, ct.currency, ct.amount,
-                                           transfer_id=tid))
             window_id = await settlement.record_committed(conn, flows, now=now)
             for tid in committed:
                 if tid in created:
@@ -322,6 +343,39 @@ class TransferService:
             raise LostRace(f"{len(changed) - written} of {len(changed)} transfers changed concurrently")
         await store.record_states(conn, history, now=now)
         return await self._enqueue(conn, [self.renderer.render(n, now=now) for n in notices], now=now)
+
+    @staticmethod
+    def _flow(t: Transfer) -> CommittedFlow:
+        assert t.payer_account_id is not None
+        assert t.payee_account_id is not None
+        return CommittedFlow(t.payer_account_id, t.payee_account_id, t.currency, t.amount, transfer_id=t.transfer_id)
+
+    async def _write_one_statement(
+        self, conn: AsyncConnection, postings: list[Posting], locked: dict[int, ledger.PositionRow],
+        flows: list[CommittedFlow], created: dict[str, tuple[Transfer, str]],
+        changed: dict[str, tuple[State, Transfer]], history: list[tuple[str, State, str | None]],
+        notices: list[Notice], *, now: datetime,
+    ) -> list[LeasedMessage]:
+        """PostgreSQL: the batch's writes (the same rows as the generic path above) as ONE statement
+        (storage.pgbatch; docs/decisions/0006). Net settlement only: gross models take the generic path."""
+        batch = Batch()
+        ledger.add_post(batch, postings, now=now, locked=locked)
+        window = settlement.add_committed(batch, flows) if flows else None
+        committed = {f.transfer_id for f in flows if f.transfer_id is not None}
+        store.add_insert_new(batch, list(created.values()), committed=committed, window=window)
+        counted = store.add_update_changed(batch, list(changed.values()), committed=committed, window=window)
+        store.add_record_states(batch, history, now=now)
+        messages = [self.renderer.render(n, now=now) for n in notices]
+        lease_until = now + self._lease if self._handoff is not None else None
+        add_enqueue(batch, messages, now=now, lease_until=lease_until)
+        outputs = await batch.run(conn)
+        if settlement.missing_window(outputs):
+            raise MissingWindow("the open settlement window pointer is missing")
+        if counted is not None and outputs[counted] != len(changed):
+            raise LostRace(f"{len(changed) - int(outputs[counted])} of {len(changed)} transfers changed concurrently")
+        if lease_until is None or not messages:
+            return []
+        return leased_from(outputs, messages, lease_until)
 
     def _decide(self, cmd: Command, t: Transfer | None, parties: dict[tuple[str, str], Party | None],
                 accounts: dict[tuple[str, str], ClearingAccounts | None], positions: dict[int, int],

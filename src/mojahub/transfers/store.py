@@ -6,11 +6,11 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import String, and_, any_, bindparam, insert, select, update
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import and_, bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from mojahub.kernel.clock import ensure_utc
+from mojahub.storage.pgbatch import Batch, driver, unnest
 from mojahub.transfers.model import Transfer
 from mojahub.transfers.state import State
 from mojahub.transfers.tables import transfer, transfer_ilp_packet, transfer_state_change
@@ -56,20 +56,34 @@ def _values(t: Transfer) -> dict[str, Any]:
     }
 
 
+_COLUMNS = ", ".join(c.name for c in transfer.columns)
+_LOAD_SQL = f"SELECT {_COLUMNS} FROM transfer WHERE transfer_id = ANY($1::text[]) ORDER BY transfer_id"
+_LOCK_SQL = _LOAD_SQL + " FOR UPDATE"
+
+
+class _Row:
+    """Attribute access over an asyncpg record (``_row_to_transfer`` reads attributes)."""
+
+    __slots__ = ("_r",)
+
+    def __init__(self, record: Any) -> None:
+        self._r = record
+
+    def __getattr__(self, name: str) -> Any:
+        return self._r[name]
+
+
 async def load(conn: AsyncConnection, ids: Iterable[str], *, for_update: bool = False) -> dict[str, Transfer]:
     """Transfers by id; ``for_update`` locks them in id order on PostgreSQL (lock order:
     transfers, then positions, then settlement)."""
     wanted = sorted(set(ids))
     if not wanted:
         return {}
-    if conn.dialect.name == "postgresql":
-        # One array parameter: the same prepared statement whatever the batch size.
-        match = transfer.c.transfer_id == any_(bindparam("ids", wanted, type_=ARRAY(String(64))))
-    else:
-        match = transfer.c.transfer_id.in_(wanted)
-    stmt = select(transfer).where(match).order_by(transfer.c.transfer_id)
-    if for_update and conn.dialect.name == "postgresql":
-        stmt = stmt.with_for_update()
+    if conn.dialect.name == "postgresql":  # hot path: raw driver, one prepared statement
+        pg = await driver(conn)
+        rows = await pg.fetch(_LOCK_SQL if for_update else _LOAD_SQL, wanted)
+        return {r["transfer_id"]: _row_to_transfer(_Row(r)) for r in rows}
+    stmt = select(transfer).where(transfer.c.transfer_id.in_(wanted)).order_by(transfer.c.transfer_id)
     return {r.transfer_id: _row_to_transfer(r) for r in (await conn.execute(stmt)).all()}
 
 
@@ -119,6 +133,75 @@ async def record_states(conn: AsyncConnection, rows: Sequence[tuple[str, State, 
         {"transfer_id": tid, "state": s.value, "reason": (reason or None) and reason[:256], "created_at": now}
         for tid, s, reason in rows
     ])
+
+
+# -- PostgreSQL fast path (storage.pgbatch): the same rows as insert_new / update_changed /
+# record_states, as CTEs of the batch statement. ``window`` is the SQL expression of the open
+# window id (settlement.service.add_committed) for the transfers in ``committed``.
+
+_TYPES = {"transfer_id": "text", "payer_fsp": "text", "payee_fsp": "text", "payer_account_id": "int4",
+          "payee_account_id": "int4", "currency": "text", "amount": "int8", "condition": "text",
+          "expires_at": "timestamptz", "state": "text", "prepare_hash": "text", "fulfil_hash": "text",
+          "error_hash": "text", "fulfilment": "text", "completed_at": "timestamptz", "error_code": "text",
+          "error_description": "text", "settlement_window_id": "int4", "created_at": "timestamptz",
+          "changed_at": "timestamptz"}
+assert set(_TYPES) == {c.name for c in transfer.columns}, "transfer columns and their PostgreSQL types"
+
+
+def _window_of(column: str, window: str | None) -> str:
+    return f"CASE WHEN u.committed THEN {window} ELSE u.{column} END" if window else f"u.{column}"
+
+
+def add_insert_new(batch: Batch, created: Sequence[tuple[Transfer, str]], *, committed: set[str],
+                   window: str | None) -> None:
+    if not created:
+        return
+    rows = [_values(t) for t, _ in created]
+    names = list(_TYPES)
+    select_list = ", ".join(_window_of(n, window) if n == "settlement_window_id" else f"u.{n}" for n in names)
+    columns = [(n, _TYPES[n], [r[n] for r in rows]) for n in names]
+    columns.append(("committed", "bool", [t.transfer_id in committed for t, _ in created]))
+    batch.with_("transfers_new", (
+        f"INSERT INTO transfer ({', '.join(names)}) SELECT {select_list} FROM " + unnest(batch, columns)
+    ))
+    batch.with_("transfers_ilp", (
+        "INSERT INTO transfer_ilp_packet (transfer_id, ilp_packet) SELECT u.transfer_id, u.ilp_packet FROM "
+        + unnest(batch, [("transfer_id", "text", [t.transfer_id for t, _ in created]),
+                         ("ilp_packet", "text", [p for _, p in created])])
+    ))
+
+
+def add_update_changed(batch: Batch, changes: Sequence[tuple[State, Transfer]], *, committed: set[str],
+                       window: str | None) -> str | None:
+    """Compare-and-set updates; returns the output name holding the number of rows written."""
+    if not changes:
+        return None
+    ordered = sorted(changes, key=lambda c: c[1].transfer_id)
+    rows = [_values(t) for _, t in ordered]
+    columns = [("transfer_id", "text", [r["transfer_id"] for r in rows]),
+               ("expected", "text", [e.value for e, _ in ordered])]
+    columns += [(n, _TYPES[n], [r[n] for r in rows]) for n in _MUTABLE]
+    columns.append(("committed", "bool", [t.transfer_id in committed for _, t in ordered]))
+    sets = ", ".join(f"{n} = {_window_of(n, window)}" if n == "settlement_window_id" else f"{n} = u.{n}"
+                     for n in _MUTABLE)
+    batch.with_("transfers_changed", (
+        f"UPDATE transfer AS t SET {sets} FROM " + unnest(batch, columns)
+        + " WHERE t.transfer_id = u.transfer_id AND t.state = u.expected RETURNING 1"
+    ))
+    batch.output("transfers_changed", "(SELECT count(*) FROM transfers_changed)")
+    return "transfers_changed"
+
+
+def add_record_states(batch: Batch, rows: Sequence[tuple[str, State, str | None]], *, now: datetime) -> None:
+    if not rows:
+        return
+    batch.with_("transfers_history", (
+        "INSERT INTO transfer_state_change (transfer_id, state, reason, created_at) "
+        f"SELECT u.transfer_id, u.state, u.reason, {batch.arg(now, 'timestamptz')} FROM "
+        + unnest(batch, [("transfer_id", "text", [r[0] for r in rows]),
+                         ("state", "text", [r[1].value for r in rows]),
+                         ("reason", "text", [(reason or None) and reason[:256] for _, _, reason in rows])])
+    ))
 
 
 async def due_for_expiry(conn: AsyncConnection, *, now: datetime, limit: int) -> list[str]:
