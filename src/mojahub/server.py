@@ -11,6 +11,7 @@ import multiprocessing
 import os
 import signal
 import socket
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import structlog
@@ -55,6 +56,26 @@ def _uvicorn_config(app: Any, settings: Settings) -> uvicorn.Config:
     )
 
 
+async def supervised(job: Callable[[], Awaitable[None]], *, first_delay_s: float = 0.5,
+                     max_delay_s: float = 30.0) -> None:
+    """Run a background job (dispatcher, sweepers, …) and restart it if it fails: a bug or an
+    unexpected error in one round must not silently stop callbacks or expiry for the life of the
+    process. Each failure is logged with its traceback; restarts back off up to ``max_delay_s``."""
+    name = getattr(job, "__qualname__", repr(job))
+    failures = 0
+    while True:
+        try:
+            await job()
+            return
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            failures += 1
+            delay = min(max_delay_s, first_delay_s * 2 ** min(failures - 1, 10))
+            log.exception("mojahub.background_failed", job=name, failures=failures, restart_in_s=delay)
+            await asyncio.sleep(delay)
+
+
 async def serve_hub(hub: Hub, fspiop_sock: socket.socket, admin_sock: socket.socket,
                     stop: asyncio.Event | None = None) -> None:
     """Serve both apps and run the background tasks until ``stop`` is set (or a signal arrives)."""
@@ -80,7 +101,7 @@ async def serve_hub(hub: Hub, fspiop_sock: socket.socket, admin_sock: socket.soc
         asyncio.create_task(admin.serve(sockets=[admin_sock]), name="admin-http"),
     ]
     workers: list[asyncio.Future[None]] = [
-        asyncio.ensure_future(job()) for job in hub.background
+        asyncio.ensure_future(supervised(job)) for job in hub.background
     ]
     log.info("mojahub.started", pid=os.getpid(), database=hub.db.dialect)
     await stop.wait()

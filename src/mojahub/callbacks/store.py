@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from mojahub.participants.tables import participant, participant_endpoint
 from mojahub.storage.outbox import DELIVERED, FAILED, PENDING, callback_attempt, outbox
-from mojahub.storage.pgbatch import Batch, unnest
+from mojahub.storage.pgbatch import Batch, driver, unnest
 
 STATES: tuple[str, ...] = (PENDING, DELIVERED, FAILED)
 
@@ -67,6 +67,10 @@ async def claim(
 ) -> list[ClaimedMessage]:
     """Stamp up to ``limit`` due, unclaimed PENDING messages with a lease and return them, oldest
     due first."""
+    if conn.dialect.name == "postgresql" and skip_locked:  # polled often: raw driver, prepared once
+        pg = await driver(conn)
+        records = await pg.fetch(_CLAIM_SQL, lease_until, now, list(exclude_recipients), limit)
+        return [m for _, m in sorted((_claimed(r, lease_until) for r in records), key=_due_order)]
     cond = and_(
         outbox.c.state == PENDING,
         outbox.c.due_at <= now,
@@ -96,30 +100,49 @@ async def claim(
             outbox.c.due_at,
         )
     )
-    rows = list((await conn.execute(stmt)).all())
-    rows.sort(key=lambda r: (r.due_at, r.id))
-    return [
-        ClaimedMessage(
-            id=r.id,
-            token=lease_until,
-            recipient=r.recipient,
-            endpoint_type=r.endpoint_type,
-            method=r.method,
-            path=r.path,
-            params=dict(r.params or {}),
-            headers=dict(r.headers or {}),
-            body=bytes(r.body) if r.body is not None else None,
-            request_id=r.request_id,
-            origin=r.origin,
-            attempts=int(r.attempts),
-        )
-        for r in rows
-    ]
+    rows = (await conn.execute(stmt)).mappings().all()
+    return [m for _, m in sorted((_claimed(r, lease_until) for r in rows), key=_due_order)]
+
+
+_CLAIM_SQL = (
+    "UPDATE outbox SET claimed_until = $1 WHERE id IN ("
+    f"SELECT id FROM outbox WHERE state = '{PENDING}' AND due_at <= $2 "
+    "AND (claimed_until IS NULL OR claimed_until < $2) AND NOT (recipient = ANY($3::text[])) "
+    "ORDER BY due_at, id LIMIT $4 FOR UPDATE SKIP LOCKED) "
+    "RETURNING id, recipient, endpoint_type, method, path, params, headers, body, request_id, origin, "
+    "attempts, due_at"
+)
+_NEXT_DUE_SQL = f"SELECT min(due_at) FROM outbox WHERE state = '{PENDING}' AND due_at > $1"
+
+
+def _claimed(r: Any, token: datetime) -> tuple[datetime, ClaimedMessage]:
+    # JSON columns arrive decoded on both paths (SQLAlchemy registers asyncpg's json codec).
+    return r["due_at"], ClaimedMessage(
+        id=int(r["id"]),
+        token=token,
+        recipient=r["recipient"],
+        endpoint_type=r["endpoint_type"],
+        method=r["method"],
+        path=r["path"],
+        params=dict(r["params"] or {}),
+        headers=dict(r["headers"] or {}),
+        body=bytes(r["body"]) if r["body"] is not None else None,
+        request_id=r["request_id"],
+        origin=r["origin"],
+        attempts=int(r["attempts"]),
+    )
+
+
+def _due_order(item: tuple[datetime, ClaimedMessage]) -> tuple[datetime, int]:
+    return item[0], item[1].id
 
 
 async def next_due(conn: AsyncConnection, *, now: datetime) -> datetime | None:
     """When the earliest PENDING message not yet due (a scheduled retry) falls due, or None.
     One index probe on ``ix_outbox_due`` (state, due_at)."""
+    if conn.dialect.name == "postgresql":
+        value: datetime | None = await (await driver(conn)).fetchval(_NEXT_DUE_SQL, now)
+        return value
     return (
         await conn.execute(
             select(outbox.c.due_at)
