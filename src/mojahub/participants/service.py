@@ -4,6 +4,7 @@ their own transaction) to find a DFSP, its clearing accounts and its callback en
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -67,55 +68,69 @@ async def find_participant(conn: AsyncConnection, name: str) -> ParticipantRecor
 async def clearing_accounts(conn: AsyncConnection, name: str, currency: str) -> ClearingAccounts | None:
     """The POSITION account (with its NDC) and SETTLEMENT account of ``name`` in ``currency``;
     None when the participant does not exist or holds no position account in that currency."""
+    return (await clearing_accounts_many(conn, [(name, currency)]))[(name, currency)]
+
+
+async def clearing_accounts_many(
+    conn: AsyncConnection, keys: Iterable[tuple[str, str]]
+) -> dict[tuple[str, str], ClearingAccounts | None]:
+    """``clearing_accounts`` of several (name, currency) pairs in one query."""
+    wanted = set(keys)
+    if not wanted:
+        return {}
     rows = (
         await conn.execute(
             select(
+                participant.c.name,
+                account.c.currency,
                 participant.c.id.label("pid"),
                 participant.c.is_active.label("p_active"),
                 account.c.id.label("aid"),
                 account.c.is_active.label("a_active"),
                 ledger_account_type.c.name.label("lat"),
+                participant_limit.c.value.label("ndc"),
             )
             .select_from(
-                participant.join(account, account.c.participant_id == participant.c.id).join(
-                    ledger_account_type, ledger_account_type.c.id == account.c.ledger_account_type_id
+                participant.join(account, account.c.participant_id == participant.c.id)
+                .join(ledger_account_type, ledger_account_type.c.id == account.c.ledger_account_type_id)
+                .outerjoin(
+                    participant_limit,
+                    and_(
+                        participant_limit.c.account_id == account.c.id,
+                        participant_limit.c.limit_type == NET_DEBIT_CAP,
+                        participant_limit.c.is_active.is_(True),
+                    ),
                 )
             )
             .where(
                 and_(
-                    participant.c.name == name,
-                    account.c.currency == currency,
+                    participant.c.name.in_(sorted({n for n, _ in wanted})),
+                    account.c.currency.in_(sorted({c for _, c in wanted})),
                     ledger_account_type.c.name.in_(("POSITION", "SETTLEMENT")),
                 )
             )
         )
     ).all()
-    by_type = {r.lat: r for r in rows}
-    pos = by_type.get("POSITION")
-    if pos is None:
-        return None
-    settle = by_type.get("SETTLEMENT")
-    ndc = (
-        await conn.execute(
-            select(participant_limit.c.value).where(
-                and_(
-                    participant_limit.c.account_id == pos.aid,
-                    participant_limit.c.limit_type == NET_DEBIT_CAP,
-                    participant_limit.c.is_active.is_(True),
-                )
-            )
+    by_key: dict[tuple[str, str], dict[str, Any]] = {}
+    for r in rows:
+        if (r.name, r.currency) in wanted:
+            by_key.setdefault((r.name, r.currency), {})[r.lat] = r
+    out: dict[tuple[str, str], ClearingAccounts | None] = {}
+    for name, currency in wanted:
+        found = by_key.get((name, currency), {})
+        pos = found.get("POSITION")
+        settle = found.get("SETTLEMENT")
+        out[(name, currency)] = None if pos is None else ClearingAccounts(
+            participant_id=pos.pid,
+            participant_name=name,
+            participant_active=bool(pos.p_active),
+            currency=currency,
+            position_account_id=pos.aid,
+            position_account_active=bool(pos.a_active),
+            settlement_account_id=settle.aid if settle is not None else None,
+            net_debit_cap=int(pos.ndc) if pos.ndc is not None else None,
         )
-    ).scalar_one_or_none()
-    return ClearingAccounts(
-        participant_id=pos.pid,
-        participant_name=name,
-        participant_active=bool(pos.p_active),
-        currency=currency,
-        position_account_id=pos.aid,
-        position_account_active=bool(pos.a_active),
-        settlement_account_id=settle.aid if settle is not None else None,
-        net_debit_cap=int(ndc) if ndc is not None else None,
-    )
+    return out
 
 
 async def endpoint_value(conn: AsyncConnection, name: str, endpoint_type: str) -> str | None:

@@ -227,16 +227,25 @@ class TransferService:
                 outcomes.append(exc)
         return outcomes
 
-    async def _clearing(self, conn: AsyncConnection, name: str, currency: str, *,
-                        fresh: bool = False) -> ClearingAccounts | None:
-        key = (name, currency)
-        hit = self._accounts.get(key)
+    async def _clearing(self, conn: AsyncConnection, keys: Iterable[tuple[str, str]]
+                        ) -> dict[tuple[str, str], ClearingAccounts | None]:
+        """Clearing accounts per (fsp, currency): from the short-lived cache, the misses in one query."""
         now = time.monotonic()
-        if not fresh and hit is not None and now - hit[0] < self.config.participant_cache_ttl_s:
-            return hit[1]
-        accounts = await participants.clearing_accounts(conn, name, currency)
-        self._accounts[key] = (now, accounts)
-        return accounts
+        ttl = self.config.participant_cache_ttl_s
+        out: dict[tuple[str, str], ClearingAccounts | None] = {}
+        missing: list[tuple[str, str]] = []
+        for key in keys:
+            hit = self._accounts.get(key)
+            if hit is not None and now - hit[0] < ttl:
+                out[key] = hit[1]
+            else:
+                missing.append(key)
+        if missing:
+            found = await participants.clearing_accounts_many(conn, missing)
+            for key, accounts in found.items():
+                self._accounts[key] = (now, accounts)
+            out.update(found)
+        return out
 
     async def _party(self, conn: AsyncConnection, accounts: ClearingAccounts | None, name: str) -> Party | None:
         if accounts is not None:
@@ -258,7 +267,7 @@ class TransferService:
         # position and liquidity cover are read under the lock below.
         keys = {(c.payer_fsp, c.currency) for c in new_prepares.values()}
         keys |= {(c.payee_fsp, c.currency) for c in new_prepares.values()}
-        accounts = {k: await self._clearing(conn, *k) for k in sorted(keys)}
+        accounts = await self._clearing(conn, keys)
 
         lock_ids: set[int] = set()
         settlement_ids: set[int] = set()
