@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -35,9 +36,20 @@ async def open_position(conn: AsyncConnection, account_id: int, *, value: int = 
     )
 
 
+def lock_sql(accounts: str) -> str:
+    """PostgreSQL: lock the positions whose ids are the array expression ``accounts``, in id
+    order (rows read back with ``position_row``). For callers composing one statement."""
+    return (f"SELECT account_id, value, reserved_value, changed_at FROM position "
+            f"WHERE account_id = ANY({accounts}) ORDER BY account_id FOR UPDATE")
+
+
+def position_row(record: Any) -> PositionRow:
+    return PositionRow(record[0], record[1], record[2], record[3])
+
+
 _READ_SQL = ("SELECT account_id, value, reserved_value, changed_at FROM position "
              "WHERE account_id = ANY($1::int4[]) ORDER BY account_id")
-_LOCK_SQL = _READ_SQL + " FOR UPDATE"
+_LOCK_SQL = lock_sql("$1::int4[]")
 
 
 async def read(
@@ -49,7 +61,7 @@ async def read(
     if conn.dialect.name == "postgresql":  # hot path: raw driver, one prepared statement
         pg = await driver(conn)
         sql = _LOCK_SQL if for_update else _READ_SQL
-        return {r[0]: PositionRow(r[0], r[1], r[2], r[3]) for r in await pg.fetch(sql, ids)}
+        return {r[0]: position_row(r) for r in await pg.fetch(sql, ids)}
     stmt = select(position).where(position.c.account_id.in_(ids)).order_by(position.c.account_id)
     if for_update and conn.dialect.name == "postgresql":
         stmt = stmt.with_for_update()

@@ -33,7 +33,9 @@ async def driver(conn: AsyncConnection) -> Driver:
     started here first (tests/integration/test_pgbatch.py proves a rollback undoes raw writes).
     """
     assert conn.dialect.name == "postgresql", "the raw driver path is PostgreSQL only"
-    fairy = await conn.get_raw_connection()
+    sync = conn.sync_connection
+    # The checked-out pool connection, without a greenlet round trip when it is already open.
+    fairy = sync.connection if sync is not None else await conn.get_raw_connection()
     adapter = fairy.dbapi_connection
     assert adapter is not None
     if not adapter._started:

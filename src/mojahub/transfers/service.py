@@ -258,41 +258,30 @@ class TransferService:
 
     async def _apply(self, conn: AsyncConnection, commands: Sequence[Command], *,
                      now: datetime, generic: bool = False) -> list[LeasedMessage]:
-        # Lock order, everywhere: the batch's transfers (id order), then positions (account-id
-        # order), then the settlement window. One read of the transfers, locked on PostgreSQL.
-        existing = await store.load(conn, (c.transfer_id for c in commands), for_update=True)
-        new_prepares = {c.transfer_id: c for c in commands if isinstance(c, Prepare) and c.transfer_id not in existing}
-
         # Account ids, activity and NDC come from a short-lived cache (participant_cache_ttl_s);
         # position and liquidity cover are read under the lock below.
-        keys = {(c.payer_fsp, c.currency) for c in new_prepares.values()}
-        keys |= {(c.payee_fsp, c.currency) for c in new_prepares.values()}
+        prepares = [c for c in commands if isinstance(c, Prepare)]
+        keys = {(c.payer_fsp, c.currency) for c in prepares} | {(c.payee_fsp, c.currency) for c in prepares}
         accounts = await self._clearing(conn, keys)
-
+        referenced = {c.transfer_id for c in commands if not isinstance(c, Prepare)}
         lock_ids: set[int] = set()
         settlement_ids: set[int] = set()
-        for c in new_prepares.values():
+        for c in prepares:
             payer = accounts[(c.payer_fsp, c.currency)]
             if payer is not None:
                 lock_ids.add(payer.position_account_id)
                 if payer.settlement_account_id is not None:
+                    # Locked with the positions: its value is the liquidity cover, which a
+                    # concurrent funds-out must not change under the check.
                     settlement_ids.add(payer.settlement_account_id)
-        for cmd in commands:
-            if isinstance(cmd, Prepare):
-                continue
-            if cmd.transfer_id in existing:
-                t = existing[cmd.transfer_id]
-                lock_ids.update(a for a in (t.payer_account_id, t.payee_account_id) if a is not None)
-            elif cmd.transfer_id in new_prepares:
-                np = new_prepares[cmd.transfer_id]
-                for k in ((np.payer_fsp, np.currency), (np.payee_fsp, np.currency)):
-                    acc = accounts[k]
-                    if acc is not None:
-                        lock_ids.add(acc.position_account_id)
+            payee = accounts[(c.payee_fsp, c.currency)]
+            if c.transfer_id in referenced and payee is not None:  # prepared and resolved in one batch
+                lock_ids.add(payee.position_account_id)
 
-        # The payers' settlement accounts are locked with the positions: their value is the
-        # liquidity cover, which a concurrent funds-out must not change under the check.
-        locked = await ledger.lock(conn, lock_ids | settlement_ids)
+        # Lock order, everywhere: the batch's transfers (id order), then positions (account-id
+        # order: these and both parties' of every transfer found), then the settlement window.
+        existing, locked = await store.load_locking_positions(
+            conn, [c.transfer_id for c in commands], lock_ids | settlement_ids)
         settlement_values = {a: locked[a].value for a in settlement_ids if a in locked}
         parties = {k: await self._party(conn, accounts[k], k[0]) for k in sorted(keys)}
 

@@ -10,6 +10,7 @@ from sqlalchemy import and_, bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from mojahub.kernel.clock import ensure_utc
+from mojahub.ledger import service as ledger
 from mojahub.storage.pgbatch import Batch, driver, unnest
 from mojahub.transfers.model import Transfer
 from mojahub.transfers.state import State
@@ -61,6 +62,31 @@ _LOAD_SQL = f"SELECT {_COLUMNS} FROM transfer WHERE transfer_id = ANY($1::text[]
 _LOCK_SQL = _LOAD_SQL + " FOR UPDATE"
 
 
+_LOAD_LOCKING_POSITIONS_SQL = (
+    f"WITH t AS MATERIALIZED ({_LOCK_SQL}), "
+    "p AS MATERIALIZED (" + ledger.lock_sql(
+        "$2::int4[] || ARRAY(SELECT payer_account_id FROM t WHERE payer_account_id IS NOT NULL)"
+        " || ARRAY(SELECT payee_account_id FROM t WHERE payee_account_id IS NOT NULL)"
+    ) + ") "
+    # t is evaluated first (p reads it), so the lock order holds: transfers, then positions.
+    "SELECT (SELECT array_agg(t ORDER BY t.transfer_id) FROM t) AS transfers, "
+    "(SELECT array_agg(p ORDER BY p.account_id) FROM p) AS positions"
+)
+
+
+class _Positional:
+    """Attribute access over a positional record of ``_COLUMNS``."""
+
+    __slots__ = ("_r",)
+    _INDEX = {c.name: i for i, c in enumerate(transfer.columns)}
+
+    def __init__(self, record: Any) -> None:
+        self._r = record
+
+    def __getattr__(self, name: str) -> Any:
+        return self._r[self._INDEX[name]]
+
+
 class _Row:
     """Attribute access over an asyncpg record (``_row_to_transfer`` reads attributes)."""
 
@@ -85,6 +111,24 @@ async def load(conn: AsyncConnection, ids: Iterable[str], *, for_update: bool = 
         return {r["transfer_id"]: _row_to_transfer(_Row(r)) for r in rows}
     stmt = select(transfer).where(transfer.c.transfer_id.in_(wanted)).order_by(transfer.c.transfer_id)
     return {r.transfer_id: _row_to_transfer(r) for r in (await conn.execute(stmt)).all()}
+
+
+async def load_locking_positions(
+    conn: AsyncConnection, ids: Iterable[str], account_ids: Iterable[int]
+) -> tuple[dict[str, Transfer], dict[int, ledger.PositionRow]]:
+    """The transfers ``ids`` locked (id order), then the positions of ``account_ids`` and of both
+    parties of every transfer found, locked (account-id order). PostgreSQL: one round trip."""
+    wanted = sorted(set(ids))
+    accounts = set(account_ids)
+    if conn.dialect.name != "postgresql":
+        found = await load(conn, wanted, for_update=True)
+        for t in found.values():
+            accounts.update(a for a in (t.payer_account_id, t.payee_account_id) if a is not None)
+        return found, await ledger.lock(conn, accounts)
+    pg = await driver(conn)
+    row = await pg.fetchrow(_LOAD_LOCKING_POSITIONS_SQL, wanted, sorted(accounts))
+    transfers = {r[0]: _row_to_transfer(_Positional(r)) for r in row["transfers"] or ()}
+    return transfers, {p.account_id: p for p in map(ledger.position_row, row["positions"] or ())}
 
 
 async def find(conn: AsyncConnection, transfer_id: str) -> Transfer | None:
