@@ -8,7 +8,14 @@ import random
 import socket
 
 import pytest
+import uvloop
 from bench.run import Options, run_backend
+
+
+@pytest.fixture(scope="module")
+def event_loop_policy() -> uvloop.EventLoopPolicy:
+    """The loop ``python -m bench`` runs on (it installs uvloop)."""
+    return uvloop.EventLoopPolicy()
 
 
 def _free_port_base() -> int:
