@@ -19,9 +19,10 @@ import aiohttp
 import pytest
 from sqlalchemy import select
 
+from mojahub.callbacks import store
 from mojahub.storage.engine import Database, open_database
 from mojahub.storage.migrate import upgrade
-from mojahub.storage.outbox import callback_attempt, outbox
+from mojahub.storage.outbox import outbox
 from tests.service.test_dispatcher import add_participant, fsp_endpoints, put, transfer_put
 from tests.support.dfsp import DfspServer
 
@@ -107,8 +108,7 @@ async def outbox_rows(db: Database, request_id: str) -> list[object]:
 
 async def attempts(db: Database, request_id: str) -> int:
     async with db.read() as conn:
-        return len((await conn.execute(
-            select(callback_attempt.c.id).where(callback_attempt.c.request_id == request_id))).all())
+        return await store.attempt_count(conn, request_id)
 
 
 async def until(predicate_coro, within: float = 20.0) -> None:  # type: ignore[no-untyped-def]
@@ -198,7 +198,7 @@ async def test_two_hub_processes_on_one_postgres_deliver_each_callback_exactly_o
         assert len(paths) == n
         assert len(set(paths)) == n
         async with db.read() as conn:
-            recorded = len((await conn.execute(select(callback_attempt.c.id))).all())
+            recorded = await store.attempt_count(conn)
         assert recorded == n
     finally:
         await db.dispose()

@@ -7,19 +7,21 @@ import time
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
+from types import SimpleNamespace
 from typing import Any
 
 import orjson
 import pytest
 from sqlalchemy import insert, select
 
+from mojahub.callbacks import store
 from mojahub.callbacks.dispatcher import Dispatcher
 from mojahub.fspiop.outbound import hub_headers
 from mojahub.kernel.clock import SystemClock
 from mojahub.participants.tables import participant, participant_endpoint
 from mojahub.settings import Settings
 from mojahub.storage.engine import Database
-from mojahub.storage.outbox import OutboundMessage, callback_attempt, enqueue, outbox
+from mojahub.storage.outbox import OutboundMessage, enqueue, outbox
 from tests.support.dfsp import DfspServer, ReceivedRequest
 
 P = "FSPIOP_CALLBACK_URL_"
@@ -101,10 +103,12 @@ async def rows_for(db: Database, request_id: str) -> list[Any]:
 
 
 async def attempts_for(db: Database, request_id: str) -> list[Any]:
+    """Every recorded attempt of a request's messages, oldest first (through the operator read)."""
     async with db.read() as conn:
-        return list((await conn.execute(
-            select(callback_attempt).where(callback_attempt.c.request_id == request_id)
-            .order_by(callback_attempt.c.id))).all())
+        ids = [r.id for r in (await conn.execute(
+            select(outbox.c.id).where(outbox.c.request_id == request_id).order_by(outbox.c.id))).all()]
+        by_message = await store.attempts_of(conn, ids)
+    return [SimpleNamespace(**a) for i in ids for a in by_message[i]]
 
 
 async def wait_state(db: Database, request_id: str, state: str, *, count: int = 1, within: float = 10.0) -> list[Any]:
@@ -393,7 +397,7 @@ async def test_two_dispatchers_deliver_each_message_exactly_once(db: Database, d
     assert len(paths) == n
     assert len(set(paths)) == n
     async with db.read() as conn:
-        attempts = len((await conn.execute(select(callback_attempt.c.id))).all())
+        attempts = await store.attempt_count(conn)
     assert attempts == n
 
 

@@ -15,7 +15,7 @@ from mojahub.callbacks import store
 from mojahub.callbacks.wake import OutboxSignal, announce_on_wakeup, asyncpg_dsn
 from mojahub.participants.tables import participant, participant_endpoint
 from mojahub.storage.engine import Database, open_database
-from mojahub.storage.outbox import callback_attempt, outbox
+from mojahub.storage.outbox import outbox
 from tests.service.test_dispatcher import (
     P,
     add_participant,
@@ -151,7 +151,7 @@ async def test_a_process_with_every_slot_busy_hands_work_to_another_via_notify(
         assert b.started >= 1
         assert a.started + b.started == 30
         async with db_a.read() as conn:
-            attempts = len((await conn.execute(select(callback_attempt.c.id))).all())
+            attempts = await store.attempt_count(conn)
         assert attempts == 30
     finally:
         await db_a.dispose()

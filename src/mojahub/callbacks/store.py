@@ -179,27 +179,14 @@ async def endpoints_of(conn: AsyncConnection, names: Sequence[str]) -> dict[str,
 
 
 async def record(conn: AsyncConnection, records: Sequence[AttemptRecord]) -> list[AttemptRecord]:
-    """Insert the attempts and apply each verdict to its message while the claim still holds.
+    """Apply each attempt's verdict to its message while the claim still holds, and keep the
+    attempt: a delivering one on the message itself (``delivered_*``), any other as a
+    ``callback_attempt`` row (also a delivery whose claim was lost: the attempt is never dropped).
     Returns the records whose verdict was applied (a lost lease applies nothing)."""
     if not records:
         return []
     if conn.dialect.name == "postgresql":
         return await _record_one_statement(conn, records)
-    await conn.execute(
-        callback_attempt.insert(),
-        [
-            {
-                "outbox_id": r.message.id,
-                "request_id": r.message.request_id,
-                "attempted_at": r.attempted_at,
-                "url": r.url,
-                "status": r.status,
-                "latency_ms": r.latency_ms,
-                "error": r.error,
-            }
-            for r in records
-        ],
-    )
     stmt = (
         update(outbox)
         .where(
@@ -216,38 +203,64 @@ async def record(conn: AsyncConnection, records: Sequence[AttemptRecord]) -> lis
             claimed_until=None,
             last_error=bindparam("b_error"),
             delivered_at=bindparam("b_delivered"),
+            delivered_url=bindparam("b_url"),
+            delivered_status=bindparam("b_status"),
+            delivered_latency_ms=bindparam("b_latency"),
         )
     )
-    params = [
-        {
+    applied: list[AttemptRecord] = []
+    for r in records:  # one statement each: whether the fence held decides where the attempt goes
+        delivered = r.next_state == DELIVERED
+        result = await conn.execute(stmt, {
             "b_id": r.message.id,
             "b_token": r.message.token,
             "b_state": r.next_state,
             "b_due": r.due_at,
             "b_error": r.error,
-            "b_delivered": r.attempted_at if r.next_state == DELIVERED else None,
-        }
-        for r in records
-    ]
-    applied: list[AttemptRecord] = []
-    # Final failures may trigger an error callback, so they need to know the row was still ours:
-    # one statement each (rare); deliveries and retries go in one executemany.
-    bulk = [p for p, r in zip(params, records, strict=True) if r.next_state != FAILED]
-    if bulk:
-        await conn.execute(stmt, bulk)
-        applied.extend(r for r in records if r.next_state != FAILED)
-    for p, r in zip(params, records, strict=True):
-        if r.next_state == FAILED:
-            result = await conn.execute(stmt, p)
-            if result.rowcount == 1:
-                applied.append(r)
+            "b_delivered": r.attempted_at if delivered else None,
+            "b_url": r.url if delivered else None,
+            "b_status": r.status if delivered else None,
+            "b_latency": r.latency_ms if delivered else None,
+        })
+        if result.rowcount == 1:
+            applied.append(r)
+    kept = {id(r) for r in applied if r.next_state == DELIVERED}
+    rows = [_attempt_row(r) for r in records if id(r) not in kept]
+    if rows:
+        await conn.execute(callback_attempt.insert(), rows)
     return applied
 
 
+def _attempt_row(r: AttemptRecord) -> dict[str, Any]:
+    return {"outbox_id": r.message.id, "request_id": r.message.request_id, "attempted_at": r.attempted_at,
+            "url": r.url, "status": r.status, "latency_ms": r.latency_ms, "error": r.error}
+
+
 async def _record_one_statement(conn: AsyncConnection, records: Sequence[AttemptRecord]) -> list[AttemptRecord]:
-    """PostgreSQL form of ``record`` (storage.pgbatch): attempts and fenced verdicts in one
-    statement; the ids the verdict was applied to come back."""
+    """PostgreSQL form of ``record`` (storage.pgbatch): fenced verdicts and the attempts that are
+    not kept on their message, in one statement; the ids the verdict was applied to come back."""
     batch = Batch()
+    delivered = [r.next_state == DELIVERED for r in records]
+    batch.with_("verdicts", (
+        "UPDATE outbox AS o SET state = u.state, attempts = o.attempts + 1, due_at = u.due_at, "
+        "claimed_until = NULL, last_error = u.error, delivered_at = CASE WHEN u.delivered THEN u.at END, "
+        "delivered_url = CASE WHEN u.delivered THEN u.url END, "
+        "delivered_status = CASE WHEN u.delivered THEN u.status END, "
+        "delivered_latency_ms = CASE WHEN u.delivered THEN u.latency_ms END FROM "
+        + unnest(batch, [
+            ("id", "int8", [r.message.id for r in records]),
+            ("token", "timestamptz", [r.message.token for r in records]),
+            ("state", "text", [r.next_state for r in records]),
+            ("due_at", "timestamptz", [r.due_at for r in records]),
+            ("error", "text", [r.error for r in records]),
+            ("delivered", "bool", delivered),
+            ("at", "timestamptz", [r.attempted_at for r in records]),
+            ("url", "text", [r.url for r in records]),
+            ("status", "int4", [r.status for r in records]),
+            ("latency_ms", "int4", [r.latency_ms for r in records]),
+        ])
+        + f" WHERE o.id = u.id AND o.claimed_until = u.token AND o.state = '{PENDING}' RETURNING o.id"
+    ))
     batch.with_("attempts", (
         "INSERT INTO callback_attempt (outbox_id, request_id, attempted_at, url, status, latency_ms, error) "
         "SELECT u.outbox_id, u.request_id, u.attempted_at, u.url, u.status, u.latency_ms, u.error FROM "
@@ -259,21 +272,9 @@ async def _record_one_statement(conn: AsyncConnection, records: Sequence[Attempt
             ("status", "int4", [r.status for r in records]),
             ("latency_ms", "int4", [r.latency_ms for r in records]),
             ("error", "text", [r.error for r in records]),
+            ("delivered", "bool", delivered),
         ])
-    ))
-    batch.with_("verdicts", (
-        "UPDATE outbox AS o SET state = u.state, attempts = o.attempts + 1, due_at = u.due_at, "
-        "claimed_until = NULL, last_error = u.error, delivered_at = u.delivered_at FROM "
-        + unnest(batch, [
-            ("id", "int8", [r.message.id for r in records]),
-            ("token", "timestamptz", [r.message.token for r in records]),
-            ("state", "text", [r.next_state for r in records]),
-            ("due_at", "timestamptz", [r.due_at for r in records]),
-            ("error", "text", [r.error for r in records]),
-            ("delivered_at", "timestamptz", [r.attempted_at if r.next_state == DELIVERED else None
-                                             for r in records]),
-        ])
-        + f" WHERE o.id = u.id AND o.claimed_until = u.token AND o.state = '{PENDING}' RETURNING o.id"
+        + " WHERE NOT u.delivered OR u.outbox_id NOT IN (SELECT id FROM verdicts)"
     ))
     batch.output("applied", "ARRAY(SELECT id FROM verdicts)")
     applied = set((await batch.run(conn))["applied"])
@@ -392,7 +393,29 @@ async def attempts_of(conn: AsyncConnection, outbox_ids: Sequence[int]) -> dict[
     ).mappings().all()
     for r in rows:
         out[int(r["outbox_id"])].append(dict(r))
+    # The delivering attempt is kept on the message (``record``); it is the last one.
+    delivered = (
+        await conn.execute(
+            select(outbox.c.id, outbox.c.delivered_at, outbox.c.delivered_url, outbox.c.delivered_status,
+                   outbox.c.delivered_latency_ms)
+            .where(and_(outbox.c.id.in_(list(outbox_ids)), outbox.c.delivered_status.is_not(None)))
+        )
+    ).all()
+    for d in delivered:
+        out[int(d.id)].append({"id": None, "outbox_id": int(d.id), "attempted_at": d.delivered_at,
+                               "url": d.delivered_url, "status": d.delivered_status,
+                               "latency_ms": d.delivered_latency_ms, "error": None})
     return out
+
+
+async def attempt_count(conn: AsyncConnection, request_id: str | None = None) -> int:
+    """Attempts recorded (for one request or all): attempt rows plus deliveries kept on their message."""
+    rows = select(func.count()).select_from(callback_attempt)
+    kept = select(func.count()).select_from(outbox).where(outbox.c.delivered_status.is_not(None))
+    if request_id is not None:
+        rows = rows.where(callback_attempt.c.request_id == request_id)
+        kept = kept.where(outbox.c.request_id == request_id)
+    return int((await conn.execute(rows)).scalar_one()) + int((await conn.execute(kept)).scalar_one())
 
 
 async def requeue_failed(conn: AsyncConnection, outbox_id: int, *, now: datetime) -> bool:

@@ -58,6 +58,11 @@ outbox = Table(
     Column("attempts", Integer, nullable=False, default=0),
     Column("last_error", Text, nullable=True),
     Column("delivered_at", UtcDateTime, nullable=True),
+    # The delivering attempt lives on the message (no callback_attempt row: one insert fewer per
+    # callback); callback_attempt holds every attempt that did not deliver.
+    Column("delivered_url", Text, nullable=True),
+    Column("delivered_status", Integer, nullable=True),
+    Column("delivered_latency_ms", Integer, nullable=True),
     Index("ix_outbox_due", "state", "due_at"),
     Index("ix_outbox_request", "request_id"),
 )
