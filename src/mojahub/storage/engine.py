@@ -96,7 +96,12 @@ def create_engine(url: str, *, pool_size: int = 10, max_overflow: int = 10,
         return engine
     connect_args: dict[str, Any] = {}
     if url.startswith("postgresql+asyncpg"):
-        connect_args = {"server_settings": {"statement_timeout": str(statement_timeout_ms)}}
+        # force_custom_plan: every statement is prepared once and executed thousands of times;
+        # PostgreSQL's switch to a cached generic plan after five runs froze plans made while the
+        # tables were empty (sequential scans of `transfer_id = ANY($1)`), and the database's CPU
+        # per transfer tripled as the tables grew (docs/decisions/0006).
+        connect_args = {"server_settings": {"statement_timeout": str(statement_timeout_ms),
+                                            "plan_cache_mode": "force_custom_plan"}}
     return create_async_engine(
         url, echo=echo, pool_size=pool_size, max_overflow=max_overflow,
         pool_pre_ping=False, connect_args=connect_args,
