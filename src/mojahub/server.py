@@ -53,6 +53,9 @@ def _uvicorn_config(app: Any, settings: Settings) -> uvicorn.Config:
         lifespan="off",
         timeout_keep_alive=30,
         backlog=2048,
+        # DFSPs talk to the hub directly; X-Forwarded-* would only cost a middleware per request.
+        proxy_headers=False,
+        server_header=False,
     )
 
 
