@@ -1,5 +1,7 @@
 """The outbox dispatcher: claims due outbox messages, sends them to the recipient's registered
-endpoint with one pooled aiohttp session, records every attempt, retries with bounded backoff.
+endpoint, records every attempt, retries with bounded backoff. ``http://`` endpoints go through
+the lean keep-alive client of ``callbacks.http1``; ``https://`` ones through one pooled aiohttp
+session, opened at the first such callback.
 
 Delivery rules (ARCHITECTURE "Callbacks go through a transactional outbox"; fspiop.md §1.1, §10):
 
@@ -69,6 +71,7 @@ import structlog
 from sqlalchemy.exc import SQLAlchemyError
 
 from mojahub.callbacks import metrics, store
+from mojahub.callbacks.http1 import Http1Client, InvalidRequest, InvalidURL
 from mojahub.callbacks.render import undeliverable_error
 from mojahub.callbacks.store import AttemptRecord, ClaimedMessage
 from mojahub.callbacks.templates import UrlContext, render_url
@@ -86,6 +89,7 @@ log = structlog.get_logger(__name__)
 _DB_ERRORS = (SQLAlchemyError, OSError, asyncio.TimeoutError)
 _MAX_ERROR_TEXT = 1000
 _PURGE_ROUNDS_MAX = 10  # per housekeeping round: purging never hogs the database
+_KEEPALIVE_S = 30.0  # idle pooled connections are closed after this
 
 
 def backoff_s(attempt_no: int, base_s: float, max_s: float) -> float:
@@ -122,7 +126,8 @@ class Dispatcher:
         self.db = db
         self.clock = clock
         self.wakeup = wakeup or asyncio.Event()
-        self._session: aiohttp.ClientSession | None = None
+        self._session: aiohttp.ClientSession | None = None  # https:// endpoints, opened on first use
+        self._http: Http1Client | None = None  # http:// endpoints
         self._in_flight: dict[int, ClaimedMessage] = {}
         self._per_recipient: Tally[str] = Tally()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -150,7 +155,7 @@ class Dispatcher:
         connector = aiohttp.TCPConnector(
             limit=s.callback_concurrency,
             limit_per_host=s.callback_per_host_connections,
-            keepalive_timeout=30,
+            keepalive_timeout=_KEEPALIVE_S,
             enable_cleanup_closed=True,
         )
         timeout = aiohttp.ClientTimeout(
@@ -166,9 +171,17 @@ class Dispatcher:
             auto_decompress=False,
         )
 
+    def _make_http(self) -> Http1Client:
+        s = self.settings
+        return Http1Client(
+            max_per_origin=s.callback_per_host_connections,
+            idle_timeout_s=_KEEPALIVE_S,
+            connect_timeout_s=s.callback_connect_timeout_s,
+        )
+
     async def run(self) -> None:
         """Deliver until cancelled (a ``Hub.background`` task)."""
-        self._session = self._make_session()
+        self._http = self._make_http()
         recorder = asyncio.create_task(self._record_loop(), name="callbacks-recorder")
         housekeeper = asyncio.create_task(self._housekeeping_loop(), name="callbacks-housekeeping")
         helpers = [housekeeper]
@@ -183,7 +196,9 @@ class Dispatcher:
             await self._shutdown(recorder)
 
     async def close(self) -> None:
-        """Close the HTTP session (a ``Hub.closers`` hook; ``run`` also closes it on exit)."""
+        """Close the HTTP clients (a ``Hub.closers`` hook; ``run`` also closes them on exit)."""
+        if self._http is not None:
+            await self._http.close()
         if self._session is not None and not self._session.closed:
             await self._session.close()
 
@@ -505,26 +520,31 @@ class Dispatcher:
             return self._verdict(message, now, url=url, status=None, latency_ms=None,
                                  error=f"undeliverable: {message.endpoint_type} of {message.recipient} "
                                        f"is not an http(s) URL", retry=False)
-        assert self._session is not None
         started = time.perf_counter()
         status: int | None = None
         error: str | None = None
         outcome: str
         try:
-            async with self._session.request(
-                message.method,
-                url,
-                data=message.body,
-                headers={k: str(v) for k, v in message.headers.items()},
-                allow_redirects=False,
-            ) as resp:
-                await resp.read()
-                status = resp.status
+            if url.startswith("http://"):
+                http = self._http
+                assert http is not None
+                status = (await http.request(
+                    message.method,
+                    url,
+                    headers=message.headers,
+                    body=message.body,
+                    timeout_s=self.settings.callback_timeout_s,
+                )).status
+            else:
+                status = await self._send_https(message, url)
         except TimeoutError:
             error = f"timeout after {self.settings.callback_timeout_s}s"
             outcome = "timeout"
-        except aiohttp.InvalidURL as exc:
+        except (aiohttp.InvalidURL, InvalidURL) as exc:
             error = f"undeliverable: invalid URL {exc}"
+            outcome = "no_endpoint"
+        except InvalidRequest as exc:
+            error = f"undeliverable: {exc}"
             outcome = "no_endpoint"
         except (aiohttp.ClientError, OSError) as exc:
             error = f"{type(exc).__name__}: {exc}"
@@ -545,6 +565,20 @@ class Dispatcher:
         metrics.CALLBACK_ATTEMPTS.labels(outcome).inc()
         return self._verdict(message, now, url=url, status=None, latency_ms=latency_ms,
                              error=(error or "error")[:_MAX_ERROR_TEXT], retry=outcome != "no_endpoint")
+
+    async def _send_https(self, message: ClaimedMessage, url: str) -> int:
+        session = self._session
+        if session is None:
+            session = self._session = self._make_session()
+        async with session.request(
+            message.method,
+            url,
+            data=message.body,
+            headers={k: str(v) for k, v in message.headers.items()},
+            allow_redirects=False,
+        ) as resp:
+            await resp.read()
+            return resp.status
 
     def _verdict(
         self,
