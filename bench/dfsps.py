@@ -28,6 +28,7 @@ import aiohttp
 import httptools
 import orjson
 
+from mojahub.callbacks.http1 import Http1Client
 from mojahub.kernel import ilp
 from mojahub.kernel.timefmt import format_http_date, format_iso
 
@@ -35,6 +36,7 @@ TRANSFERS_CT = "application/vnd.interoperability.transfers+json;version=1.1"
 TRANSFERS_ACCEPT = "application/vnd.interoperability.transfers+json;version=1"
 SECRET = b"mojahub-bench-payee-secret-32byt"
 MAX_BODY = 1024 * 1024  # as aiohttp's client_max_size was: larger bodies are answered 413
+REQUEST_TIMEOUT_S = 30.0  # one request to the hub (connect, send, answer)
 
 
 def transfer_endpoints(base_url: str, fsp: str) -> dict[str, str]:
@@ -166,8 +168,10 @@ class _Connection(asyncio.Protocol):
 
 
 class Dfsps:
-    """All simulated DFSPs behind one loopback server; ``session`` is the generator's one
-    aiohttp session (also used for the payees' fulfil requests)."""
+    """All simulated DFSPs behind one loopback server. ``client`` sends the generator's requests
+    to the hub (the payers' ``POST /transfers`` from bench.load, the payees' fulfil ``PUT``): a
+    lean keep-alive HTTP/1.1 client, closed by ``stop()``. ``session`` (aiohttp) is kept for the
+    callers that provision through the operator API with it; the simulator does not use it."""
 
     def __init__(self, hub_fspiop_url: str, session: aiohttp.ClientSession, *, secret: bytes = SECRET) -> None:
         self.hub = hub_fspiop_url
@@ -176,6 +180,9 @@ class Dfsps:
         self.pending: dict[str, tuple[str, asyncio.Future[Outcome]]] = {}
         self.payee_marks: dict[str, list[float]] = {}
         self.counters = SimCounters()
+        # Unbounded in practice, as the aiohttp session was (limit=0): one connection per request
+        # in flight. Idle ones close before the hub's 30 s keep-alive would close them.
+        self.client = Http1Client(max_per_origin=4096, idle_timeout_s=20.0)
         self._tasks: set[asyncio.Task[None]] = set()
         self._server: asyncio.Server | None = None
         self._connections: set[_Connection] = set()
@@ -204,6 +211,7 @@ class Dfsps:
                 conn.close()
             await server.wait_closed()
             await asyncio.sleep(0)  # let the transports run connection_lost
+        await self.client.close()
 
     # -- routing ------------------------------------------------------------------------------
     def _route(self, method: bytes, url: bytes, body: bytes) -> int:
@@ -307,18 +315,17 @@ class Dfsps:
         if transfer_id in self.pending:
             self.payee_marks[transfer_id] = marks
         try:
-            # No Accept on a callback PUT: aiohttp's default "*/*" is not an FSPIOP accept (3101).
-            async with self.session.put(
-                f"{self.hub}/transfers/{transfer_id}", data=body, headers=headers, skip_auto_headers=("Accept",)
-            ) as resp:
-                answer = await resp.read()
-                status = resp.status
-        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+            # No Accept on a callback PUT (the client adds no header of its own).
+            resp = await self.client.request(
+                "PUT", f"{self.hub}/transfers/{transfer_id}", headers=headers, body=body, timeout_s=REQUEST_TIMEOUT_S
+            )
+        except (TimeoutError, OSError) as exc:  # http1.Http1Error is an OSError
             self.counters.fulfil_rejected[type(exc).__name__] += 1
             self._resolve(payer, transfer_id, Outcome(False, time.perf_counter(), f"fulfil failed: {exc!r}"))
             return
         self.counters.fulfils_sent += 1
         marks[2] = time.perf_counter()
+        status, answer = resp.status, resp.body
         if status != 200:
             self.counters.fulfil_rejected[str(status)] += 1
             detail = f"fulfil answered {status} {answer[:100]!r}"

@@ -79,6 +79,9 @@ class RunResult:
 
 
 class LoadGenerator:
+    """Sends through ``dfsps.client`` (the simulator's HTTP/1.1 client); ``session`` is kept in
+    the signature for callers, not used for the transfers."""
+
     def __init__(
         self,
         hub_fspiop_url: str,
@@ -143,21 +146,23 @@ class LoadGenerator:
         result.sent += 1
         started = time.perf_counter()
         try:
-            async with self.session.post(f"{self.hub}/transfers", data=body, headers=headers) as resp:
-                answer = await resp.read()
-                acked = time.perf_counter()
-                if resp.status != 202:
-                    self.dfsps.forget(transfer_id)
-                    result.failures[f"POST {resp.status} {answer[:100].decode(errors='replace')}"] += 1
-                    return
+            resp = await self.dfsps.client.request(
+                "POST", f"{self.hub}/transfers", headers=headers, body=body, timeout_s=self.transfer_timeout_s
+            )
+        except (TimeoutError, OSError) as exc:  # http1.Http1Error is an OSError
+            self.dfsps.forget(transfer_id)
+            result.failures[f"POST failed: {type(exc).__name__}"] += 1
+            return
+        acked = time.perf_counter()
+        if resp.status != 202:
+            self.dfsps.forget(transfer_id)
+            result.failures[f"POST {resp.status} {resp.body[:100].decode(errors='replace')}"] += 1
+            return
+        try:
             outcome = await asyncio.wait_for(outcome_future, self.transfer_timeout_s)
         except TimeoutError:
             self.dfsps.forget(transfer_id)
             result.failures["no callback within timeout"] += 1
-            return
-        except (aiohttp.ClientError, OSError) as exc:
-            self.dfsps.forget(transfer_id)
-            result.failures[f"POST failed: {type(exc).__name__}"] += 1
             return
         if outcome.ok:
             result.completed += 1

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import socket
 
 import aiohttp
 import orjson
@@ -94,15 +95,40 @@ async def test_generator_completes_a_transfer_when_the_payer_hears_committed() -
             try:
                 generator = LoadGenerator(hub.url, sims, session, transfer_timeout_s=5)
                 result = RunResult()
-                await generator.transfer("payerfsp", "payeefsp", result)
+                for _ in range(3):
+                    await generator.transfer("payerfsp", "payeefsp", result)
             finally:
                 await sims.stop()
-    assert (result.sent, result.completed, result.failed) == (1, 1, 0)
-    assert result.latencies_s[0] > 0
-    assert sims.counters.notifications == 1  # the payee's copy, not mistaken for the payer's answer
+            post = await hub.next_request(method="POST", path="/transfers", timeout=1)
+    assert (result.sent, result.completed, result.failed) == (3, 3, 0)
+    assert all(latency > 0 for latency in result.latencies_s)
+    assert sims.counters.notifications == 3  # the payee's copies, not mistaken for the payer's answers
     # This stand-in answers the fulfil only after calling the payer back, so no fulfil_200 sample.
     assert {k: len(v) for k, v in result.phases.items()} == {
-        "post_202": 1, "to_payee": 1, "fulfil_200": 0, "fulfil_to_payer": 1}
+        "post_202": 3, "to_payee": 3, "fulfil_200": 0, "fulfil_to_payer": 3}
+    # The generator's sends (POSTs and fulfil PUTs) go through the simulator's keep-alive client:
+    # at most the POST and a fulfil PUT overlap, so two connections for the six requests.
+    assert sims.client.connections_opened <= 2
+    assert post.header("Accept") == "application/vnd.interoperability.transfers+json;version=1"
+    assert post.header("FSPIOP-Source") == "payerfsp"
+    assert post.header("User-Agent") is None
+
+
+async def test_a_post_the_hub_never_receives_is_a_failure_not_a_pending_transfer() -> None:
+    with socket.socket() as probe:  # a loopback port with nothing listening
+        probe.bind(("127.0.0.1", 0))
+        closed_port = probe.getsockname()[1]
+    async with aiohttp.ClientSession(timeout=TIMEOUT) as session:
+        hub_url = f"http://127.0.0.1:{closed_port}"
+        sims = await Dfsps(hub_url, session).start()
+        try:
+            result = RunResult()
+            await LoadGenerator(hub_url, sims, session, transfer_timeout_s=5).transfer("payerfsp", "payeefsp", result)
+        finally:
+            await sims.stop()
+    assert (result.sent, result.completed) == (1, 0)
+    assert result.failures == {"POST failed: ConnectError": 1}
+    assert not sims.pending
 
 
 # -- the simulator's own HTTP/1.1 server, over raw sockets -----------------------------------------
