@@ -26,6 +26,7 @@ from sqlalchemy import (
     Table,
     Text,
     insert,
+    text,
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -63,7 +64,16 @@ outbox = Table(
     Column("delivered_url", Text, nullable=True),
     Column("delivered_status", Integer, nullable=True),
     Column("delivered_latency_ms", Integer, nullable=True),
-    Index("ix_outbox_due", "state", "due_at"),
+    # Partial indexes: a queue's index must not make claims walk every message ever delivered.
+    # (Each delivery leaves a dead PENDING entry until vacuum; a plain index scan in due order
+    # marks those dead as it passes, a bitmap scan over a (state, due_at) index never did:
+    # measured 15 ms per empty claim after 67k messages, docs/decisions/0006.)
+    Index("ix_outbox_pending", "due_at", "id", postgresql_where=text("state = 'PENDING'"),
+          sqlite_where=text("state = 'PENDING'")),
+    Index("ix_outbox_delivered", "due_at", postgresql_where=text("state = 'DELIVERED'"),
+          sqlite_where=text("state = 'DELIVERED'")),
+    Index("ix_outbox_failed", "id", postgresql_where=text("state = 'FAILED'"),
+          sqlite_where=text("state = 'FAILED'")),
     Index("ix_outbox_request", "request_id"),
 )
 

@@ -7,7 +7,7 @@ accounts of payer and payee (None when the prepare failed validation before they
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Column, Index, Integer, String, Table, Text
+from sqlalchemy import BigInteger, Column, Index, Integer, String, Table, Text, text
 
 from mojahub.storage.metadata import BigIntPK, UtcDateTime, metadata
 
@@ -36,7 +36,9 @@ transfer = Table(
     Column("settlement_window_id", Integer, nullable=True),
     Column("created_at", UtcDateTime, nullable=False),
     Column("changed_at", UtcDateTime, nullable=False),
-    Index("ix_transfer_state_expires", "state", "expires_at"),
+    # The expiry sweeper's index: only reservations (partial, see storage/outbox.py's indexes).
+    Index("ix_transfer_reserved_expires", "expires_at", postgresql_where=text("state = 'RESERVED'"),
+          sqlite_where=text("state = 'RESERVED'")),
 )
 
 transfer_ilp_packet = Table(
