@@ -82,6 +82,7 @@ def _wire_contexts(hub: Hub) -> None:
     _wire_lookup(hub)
     _wire_transfers(hub)
     _wire_settlement(hub)
+    _wire_maintenance(hub)
 
 
 def _wire_lookup(hub: Hub) -> None:
@@ -152,6 +153,21 @@ def _wire_transfers(hub: Hub) -> None:
     hub.transfers = service
     hub.background.append(service.run_sweeper)
     hub.closers.append(service.close)
+
+
+def _wire_maintenance(hub: Hub) -> None:
+    """PostgreSQL: vacuum the queue tables more often than autovacuum does (storage.maintenance)."""
+    interval = hub.settings.vacuum_interval_s
+    if interval is None or not hub.db.is_postgres:
+        return
+    from mojahub.storage.maintenance import vacuum_loop
+
+    tables = ("outbox", "callback_attempt", "transfer", "transfer_state_change")
+
+    async def vacuum_queue_tables() -> None:
+        await vacuum_loop(hub.db, tables, interval_s=interval)
+
+    hub.background.append(vacuum_queue_tables)
 
 
 def _wire_settlement(hub: Hub) -> None:

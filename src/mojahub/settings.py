@@ -52,6 +52,10 @@ class Settings(BaseSettings):
         default=604_800.0, gt=0, description="delete DELIVERED outbox messages older than this (None: keep)"
     )
 
+    vacuum_interval_s: float | None = Field(
+        default=10.0, gt=0, description="PostgreSQL: VACUUM the queue tables this often (None: autovacuum only)"
+    )
+
     # Transfers
     expiry_sweep_interval_s: float = Field(default=0.5, gt=0)
     expiry_grace_ms: int = Field(

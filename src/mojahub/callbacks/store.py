@@ -69,6 +69,10 @@ async def claim(
     due first."""
     if conn.dialect.name == "postgresql" and skip_locked:  # polled often: raw driver, prepared once
         pg = await driver(conn)
+        # An ordered index scan of ix_outbox_pending marks the dead entries of delivered messages
+        # as it passes (later claims skip them); the bitmap scan the planner prefers on stale
+        # statistics visits every one of them each time (docs/decisions/0006).
+        await pg.execute("SET LOCAL enable_bitmapscan = off")
         records = await pg.fetch(_CLAIM_SQL, lease_until, now, list(exclude_recipients), limit)
         return [m for _, m in sorted((_claimed(r, lease_until) for r in records), key=_due_order)]
     cond = and_(
