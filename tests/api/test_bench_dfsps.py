@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import itertools
 import socket
+from collections.abc import AsyncIterator
 
 import aiohttp
 import orjson
@@ -149,6 +150,17 @@ def _request(method: str, path: str, body: bytes = b"", *, extra: str = "") -> b
     return (f"{method} {path} HTTP/1.1\r\nHost: sim\r\nContent-Length: {len(body)}\r\n{extra}\r\n").encode() + body
 
 
+@contextlib.asynccontextmanager
+async def _standalone_sims() -> AsyncIterator[Dfsps]:
+    """The simulated DFSPs alone (no hub behind them), stopped afterwards."""
+    async with aiohttp.ClientSession(timeout=TIMEOUT) as session:
+        sims = await Dfsps("http://127.0.0.1:9", session).start()
+        try:
+            yield sims
+        finally:
+            await sims.stop()
+
+
 async def _raw_connection(sims: Dfsps) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
     return await asyncio.open_connection("127.0.0.1", sims.port)
 
@@ -162,25 +174,21 @@ COMMITTED = orjson.dumps({"transferState": "COMMITTED", "completedTimestamp": "2
 
 
 async def test_one_keep_alive_connection_carries_several_requests_in_order() -> None:
-    async with aiohttp.ClientSession(timeout=TIMEOUT) as session:
-        sims = await Dfsps("http://127.0.0.1:9", session).start()
-        try:
-            futures = [sims.expect(f"t-{i}", "payerfsp") for i in range(5)]
-            reader, writer = await _raw_connection(sims)
-            for i in range(5):
-                writer.write(_request("PUT", f"/payerfsp/transfers/t-{i}", COMMITTED))
-                assert (await _read_answer(reader))[0] == 200
-                assert futures[i].done()
-                assert futures[i].result().ok
-            writer.write(_request("PATCH", "/payerfsp/transfers/t-0", b"{}"))
+    async with _standalone_sims() as sims:
+        futures = [sims.expect(f"t-{i}", "payerfsp") for i in range(5)]
+        reader, writer = await _raw_connection(sims)
+        for i in range(5):
+            writer.write(_request("PUT", f"/payerfsp/transfers/t-{i}", COMMITTED))
             assert (await _read_answer(reader))[0] == 200
-            # Pipelined (not needed by the hub, but answered in order since handlers are synchronous).
-            writer.write(_request("PUT", "/payeefsp/transfers/t-0", COMMITTED) + _request("GET", "/x/transfers"))
-            assert [(await _read_answer(reader))[0] for _ in range(2)] == [200, 405]
-            assert len(sims._connections) == 1
-            await _close(writer)
-        finally:
-            await sims.stop()
+            assert futures[i].done()
+            assert futures[i].result().ok
+        writer.write(_request("PATCH", "/payerfsp/transfers/t-0", b"{}"))
+        assert (await _read_answer(reader))[0] == 200
+        # Pipelined (not needed by the hub, but answered in order since handlers are synchronous).
+        writer.write(_request("PUT", "/payeefsp/transfers/t-0", COMMITTED) + _request("GET", "/x/transfers"))
+        assert [(await _read_answer(reader))[0] for _ in range(2)] == [200, 405]
+        assert len(sims._connections) == 1
+        await _close(writer)
     assert sims.counters.notifications == 2  # the PATCH and the payee's copy
     assert not sims.pending
 
@@ -205,19 +213,15 @@ async def test_one_keep_alive_connection_carries_several_requests_in_order() -> 
     ],
 )
 async def test_routes(method: str, path: str, status: int) -> None:
-    async with aiohttp.ClientSession(timeout=TIMEOUT) as session:
-        sims = await Dfsps("http://127.0.0.1:9", session).start()
-        try:
-            fut = sims.expect("t-1", "payerfsp")
-            reader, writer = await _raw_connection(sims)
-            writer.write(_request(method, path, COMMITTED))
-            assert (await _read_answer(reader))[0] == status
-            # A refused route does not cost the connection.
-            writer.write(_request("PATCH", "/payerfsp/transfers/t-9", b"{}"))
-            assert (await _read_answer(reader))[0] == 200
-            await _close(writer)
-        finally:
-            await sims.stop()
+    async with _standalone_sims() as sims:
+        fut = sims.expect("t-1", "payerfsp")
+        reader, writer = await _raw_connection(sims)
+        writer.write(_request(method, path, COMMITTED))
+        assert (await _read_answer(reader))[0] == status
+        # A refused route does not cost the connection.
+        writer.write(_request("PATCH", "/payerfsp/transfers/t-9", b"{}"))
+        assert (await _read_answer(reader))[0] == 200
+        await _close(writer)
     assert fut.done() == (status == 200)
 
 
@@ -230,24 +234,20 @@ async def test_a_body_split_across_tcp_segments_is_reassembled(monkeypatch: pyte
         feed(self, data)
 
     monkeypatch.setattr(_Connection, "data_received", counting)
-    async with aiohttp.ClientSession(timeout=TIMEOUT) as session:
-        sims = await Dfsps("http://127.0.0.1:9", session).start()
-        try:
-            fut = sims.expect("t-1", "payerfsp")
-            error = orjson.dumps({"errorInformation": {"errorCode": "3100", "errorDescription": "x" * 5000}})
-            raw = _request("PUT", "/payerfsp/transfers/t-1/error", error)
-            reader, writer = await _raw_connection(sims)
-            # Split inside the request line, inside the headers and (many times) inside the body.
-            cuts = [0, 5, 30, len(raw) - len(error) - 1, *range(len(raw) - len(error) + 7, len(raw), 997), len(raw)]
-            for a, b in itertools.pairwise(cuts):
-                writer.write(raw[a:b])
-                await writer.drain()
-                await asyncio.sleep(0.005)
-                assert not fut.done() or b == len(raw)
-            assert (await _read_answer(reader))[0] == 200
-            await _close(writer)
-        finally:
-            await sims.stop()
+    async with _standalone_sims() as sims:
+        fut = sims.expect("t-1", "payerfsp")
+        error = orjson.dumps({"errorInformation": {"errorCode": "3100", "errorDescription": "x" * 5000}})
+        raw = _request("PUT", "/payerfsp/transfers/t-1/error", error)
+        reader, writer = await _raw_connection(sims)
+        # Split inside the request line, inside the headers and (many times) inside the body.
+        cuts = [0, 5, 30, len(raw) - len(error) - 1, *range(len(raw) - len(error) + 7, len(raw), 997), len(raw)]
+        for a, b in itertools.pairwise(cuts):
+            writer.write(raw[a:b])
+            await writer.drain()
+            await asyncio.sleep(0.005)
+            assert not fut.done() or b == len(raw)
+        assert (await _read_answer(reader))[0] == 200
+        await _close(writer)
     outcome = fut.result()
     assert not outcome.ok
     assert outcome.detail == "3100 " + "x" * 5000
@@ -256,87 +256,67 @@ async def test_a_body_split_across_tcp_segments_is_reassembled(monkeypatch: pyte
 
 
 async def test_a_chunked_body_is_read_too() -> None:
-    async with aiohttp.ClientSession(timeout=TIMEOUT) as session:
-        sims = await Dfsps("http://127.0.0.1:9", session).start()
-        try:
-            fut = sims.expect("t-1", "payerfsp")
-            reader, writer = await _raw_connection(sims)
-            half = len(COMMITTED) // 2
-            chunks = b"".join(b"%x\r\n%s\r\n" % (len(c), c) for c in (COMMITTED[:half], COMMITTED[half:]))
-            chunks += b"0\r\n\r\n"
-            writer.write(b"PUT /payerfsp/transfers/t-1 HTTP/1.1\r\nHost: sim\r\nTransfer-Encoding: chunked\r\n\r\n")
-            writer.write(chunks)
-            assert (await _read_answer(reader))[0] == 200
-            await _close(writer)
-        finally:
-            await sims.stop()
+    async with _standalone_sims() as sims:
+        fut = sims.expect("t-1", "payerfsp")
+        reader, writer = await _raw_connection(sims)
+        half = len(COMMITTED) // 2
+        chunks = b"".join(b"%x\r\n%s\r\n" % (len(c), c) for c in (COMMITTED[:half], COMMITTED[half:]))
+        chunks += b"0\r\n\r\n"
+        writer.write(b"PUT /payerfsp/transfers/t-1 HTTP/1.1\r\nHost: sim\r\nTransfer-Encoding: chunked\r\n\r\n")
+        writer.write(chunks)
+        assert (await _read_answer(reader))[0] == 200
+        await _close(writer)
     assert fut.result().ok
 
 
 async def test_http10_and_connection_close_get_their_answer_then_the_connection_closes() -> None:
-    async with aiohttp.ClientSession(timeout=TIMEOUT) as session:
-        sims = await Dfsps("http://127.0.0.1:9", session).start()
-        try:
-            for raw in (
-                b"PATCH /payerfsp/transfers/t-1 HTTP/1.0\r\nContent-Length: 2\r\n\r\n{}",
-                _request("PATCH", "/payerfsp/transfers/t-1", b"{}", extra="Connection: close\r\n"),
-            ):
-                reader, writer = await _raw_connection(sims)
-                writer.write(raw)
-                status, headers = await _read_answer(reader)
-                assert (status, headers.get("connection")) == (200, "close")
-                assert await asyncio.wait_for(reader.read(), 5) == b""  # EOF from the server
-                await _close(writer)
-        finally:
-            await sims.stop()
+    async with _standalone_sims() as sims:
+        for raw in (
+            b"PATCH /payerfsp/transfers/t-1 HTTP/1.0\r\nContent-Length: 2\r\n\r\n{}",
+            _request("PATCH", "/payerfsp/transfers/t-1", b"{}", extra="Connection: close\r\n"),
+        ):
+            reader, writer = await _raw_connection(sims)
+            writer.write(raw)
+            status, headers = await _read_answer(reader)
+            assert (status, headers.get("connection")) == (200, "close")
+            assert await asyncio.wait_for(reader.read(), 5) == b""  # EOF from the server
+            await _close(writer)
     assert sims.counters.notifications == 2
 
 
 async def test_garbage_gets_400_and_a_closed_connection() -> None:
-    async with aiohttp.ClientSession(timeout=TIMEOUT) as session:
-        sims = await Dfsps("http://127.0.0.1:9", session).start()
-        try:
-            reader, writer = await _raw_connection(sims)
-            writer.write(b"NOT HTTP AT ALL\r\n\r\n")
-            status, headers = await _read_answer(reader)
-            assert (status, headers.get("connection")) == (400, "close")
-            assert await asyncio.wait_for(reader.read(), 5) == b""
-            await _close(writer)
-        finally:
-            await sims.stop()
+    async with _standalone_sims() as sims:
+        reader, writer = await _raw_connection(sims)
+        writer.write(b"NOT HTTP AT ALL\r\n\r\n")
+        status, headers = await _read_answer(reader)
+        assert (status, headers.get("connection")) == (400, "close")
+        assert await asyncio.wait_for(reader.read(), 5) == b""
+        await _close(writer)
     assert sims.counters.unexpected == {"malformed HTTP request": 1}
 
 
 async def test_a_body_over_the_limit_is_refused_413_and_the_connection_closed() -> None:
-    async with aiohttp.ClientSession(timeout=TIMEOUT) as session:
-        sims = await Dfsps("http://127.0.0.1:9", session).start()
-        try:
-            reader, writer = await _raw_connection(sims)
-            body = b"x" * (MAX_BODY + 1)
-            writer.write(_request("PUT", "/payerfsp/transfers/t-1", body))
-            status, headers = await _read_answer(reader)
-            assert (status, headers.get("connection")) == (413, "close")
-            # Closed with the rest of the upload unread: EOF or, as the kernel may answer, a reset.
-            with contextlib.suppress(ConnectionResetError):
-                assert await asyncio.wait_for(reader.read(), 5) == b""
-            writer.close()
-        finally:
-            await sims.stop()
+    async with _standalone_sims() as sims:
+        reader, writer = await _raw_connection(sims)
+        body = b"x" * (MAX_BODY + 1)
+        writer.write(_request("PUT", "/payerfsp/transfers/t-1", body))
+        status, headers = await _read_answer(reader)
+        assert (status, headers.get("connection")) == (413, "close")
+        # Closed with the rest of the upload unread: EOF or, as the kernel may answer, a reset.
+        with contextlib.suppress(ConnectionResetError):
+            assert await asyncio.wait_for(reader.read(), 5) == b""
+        writer.close()
     assert sims.counters.notifications == 0
 
 
 async def test_a_handler_failure_is_a_500_and_counted() -> None:
-    async with aiohttp.ClientSession(timeout=TIMEOUT) as session:
-        sims = await Dfsps("http://127.0.0.1:9", session).start()
-        try:
-            reader, writer = await _raw_connection(sims)
-            writer.write(_request("PUT", "/payerfsp/transfers/t-1", b"[not json"))
-            assert (await _read_answer(reader))[0] == 500
-            writer.write(_request("PATCH", "/payerfsp/transfers/t-1", b"{}"))
-            assert (await _read_answer(reader))[0] == 200
-            await _close(writer)
-        finally:
-            await sims.stop()
+    async with _standalone_sims() as sims:
+        reader, writer = await _raw_connection(sims)
+        writer.write(_request("PUT", "/payerfsp/transfers/t-1", b"[not json"))
+        assert (await _read_answer(reader))[0] == 500
+        writer.write(_request("PATCH", "/payerfsp/transfers/t-1", b"{}"))
+        assert (await _read_answer(reader))[0] == 200
+        await _close(writer)
     [reason] = sims.counters.unexpected
     assert reason.startswith("handler error: JSONDecodeError")
 

@@ -144,6 +144,17 @@ async def put(c: Http1Client, url: str, body: bytes | None = b'{"a":1}', **heade
     return r.status
 
 
+def _holding(target: str, gate: asyncio.Event) -> Callable[[Received], Awaitable[Reply]]:
+    """A handler that answers ``target`` only once ``gate`` is set (everything else at once)."""
+
+    async def hold(r: Received) -> Reply:
+        if r.target == target:
+            await gate.wait()
+        return Reply()
+
+    return hold
+
+
 async def test_keep_alive_reuses_one_connection_for_sequential_requests() -> None:
     async with RawServer() as server, client() as c:
         for i in range(20):
@@ -189,13 +200,7 @@ async def test_pool_is_bounded_per_origin_and_requests_wait_for_a_connection() -
 
 async def test_waiting_for_a_pooled_connection_counts_against_the_timeout() -> None:
     gate = asyncio.Event()
-
-    async def hold(r: Received) -> Reply:
-        if r.target == "/held":
-            await gate.wait()
-        return Reply()
-
-    async with RawServer(hold) as server, client(max_per_origin=1) as c:
+    async with RawServer(_holding("/held", gate)) as server, client(max_per_origin=1) as c:
         held = asyncio.create_task(put(c, server.url + "/held"))
         await asyncio.sleep(0.05)
         with pytest.raises(TimeoutError):
@@ -425,13 +430,7 @@ async def test_idle_connections_are_closed_after_the_idle_timeout() -> None:
 
 async def test_close_closes_every_connection_and_fails_requests_in_flight() -> None:
     gate = asyncio.Event()
-
-    async def hold(r: Received) -> Reply:
-        if r.target == "/held":
-            await gate.wait()
-        return Reply()
-
-    async with RawServer(hold) as server:
+    async with RawServer(_holding("/held", gate)) as server:
         c = Http1Client()
         assert await put(c, server.url + "/1") == 200
         held = asyncio.create_task(put(c, server.url + "/held"))
@@ -452,13 +451,7 @@ async def test_close_closes_every_connection_and_fails_requests_in_flight() -> N
 
 async def test_cancelling_a_request_drops_its_connection() -> None:
     gate = asyncio.Event()
-
-    async def hold(r: Received) -> Reply:
-        if r.target == "/held":
-            await gate.wait()
-        return Reply()
-
-    async with RawServer(hold) as server, client(max_per_origin=1) as c:
+    async with RawServer(_holding("/held", gate)) as server, client(max_per_origin=1) as c:
         held = asyncio.create_task(put(c, server.url + "/held"))
         await asyncio.sleep(0.05)
         held.cancel()
