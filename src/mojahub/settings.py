@@ -47,6 +47,10 @@ class Settings(BaseSettings):
     callback_per_host_connections: int = Field(default=64, ge=1)
     callback_dispatch_enabled: bool = Field(default=True, description="run the outbox dispatcher in this process")
     callback_endpoint_cache_s: float = Field(default=2.0, ge=0, description="endpoint template cache TTL")
+    callback_record_delay_ms: float = Field(
+        default=5.0, ge=0, le=1000,
+        description="gather finished attempts this long before recording them (fewer transactions under load)",
+    )
     callback_backlog_interval_s: float = Field(default=5.0, gt=0, description="outbox backlog gauge refresh")
     callback_retention_s: float | None = Field(
         default=604_800.0, gt=0, description="delete DELIVERED outbox messages older than this (None: keep)"

@@ -28,3 +28,7 @@ CALLBACKS_IN_FLIGHT = Gauge(
     "mojahub_callbacks_in_flight",
     "Callbacks being sent by this process right now",
 )
+
+# The hot path's labelled child, looked up once (labels() costs a lock and a dict lookup per call).
+DELIVERED_ATTEMPTS = CALLBACK_ATTEMPTS.labels("delivered")
+DELIVERED_MESSAGES = CALLBACK_FINAL.labels("DELIVERED")
