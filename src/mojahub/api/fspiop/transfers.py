@@ -4,6 +4,9 @@
 * ``PUT /transfers/{ID}`` and ``PUT /transfers/{ID}/error`` → 200 once the command committed;
   business outcomes reach the DFSPs by callback.
 * ``GET /transfers/{ID}`` → 202; the hub answers from the ledger by callback.
+
+The service hands its callbacks to this process's dispatcher itself after each commit (or wakes
+the dispatchers when it cannot), so the routes do not wake them again.
 """
 
 from __future__ import annotations
@@ -39,7 +42,6 @@ def routes(hub: Hub) -> list[BaseRoute]:
         headers = validate_headers(RESOURCE, "POST", request.headers, has_body=True, versions=versions)
         raw = await read_body(request, max_bytes)
         await service().submit(prepare_command(headers, raw))
-        hub.notify_outbox()
         return Response(status_code=202)
 
     async def put_or_get_transfer(request: Request) -> Response:
@@ -48,7 +50,6 @@ def routes(hub: Hub) -> list[BaseRoute]:
             headers = validate_headers(RESOURCE, "GET", request.headers, has_body=False, versions=versions)
             check_transfer_id(transfer_id)
             await service().get_transfer(transfer_id, headers.source)
-            hub.notify_outbox()
             return Response(status_code=202)
         headers = validate_headers(RESOURCE, "PUT", request.headers, has_body=True, versions=versions)
         raw = await read_body(request, max_bytes)
@@ -57,14 +58,12 @@ def routes(hub: Hub) -> list[BaseRoute]:
             future_tolerance_ms=settings.fulfil_future_tolerance_ms, max_age_s=settings.fulfil_max_age_s,
         )
         await service().submit(command)
-        hub.notify_outbox()
         return Response(status_code=200)
 
     async def put_transfer_error(request: Request) -> Response:
         headers = validate_headers(RESOURCE, "PUT", request.headers, has_body=True, versions=versions)
         raw = await read_body(request, max_bytes)
         await service().submit(abort_command(request.path_params["transfer_id"], headers, raw))
-        hub.notify_outbox()
         return Response(status_code=200)
 
     return [
