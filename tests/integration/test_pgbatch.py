@@ -143,7 +143,9 @@ async def test_the_pointer_row_missing_falls_back_to_the_generic_path(pg: Databa
         await b.dfsp(conn, PAYER, ndc=1_000 * b.UNITS, liquidity=5_000 * b.UNITS)
         await b.dfsp(conn, PAYEE)
         await conn.execute(text("DELETE FROM settlement_open_window"))
-    svc = TransferService(pg, FixedClock(b.T0), FspiopTransferRenderer("Hub"), TransferConfig(batch_window_s=0))
+    # One attempt only: the fallback must not use it up (and must never end without committing).
+    svc = TransferService(pg, FixedClock(b.T0), FspiopTransferRenderer("Hub"),
+                          TransferConfig(batch_window_s=0, transaction_attempts=1))
     try:
         pairs = [b.fulfilment_pair() for _ in range(4)]
         ids = [b.new_id() for _ in range(4)]

@@ -138,16 +138,19 @@ class TransferService:
         """Apply commands in one transaction (retried on a lost race or a transient DB error)."""
         leased: list[LeasedMessage] = []
         generic = False
-        for attempt in range(1, self.config.transaction_attempts + 1):
+        attempt = 0
+        while True:
             try:
                 async with self.db.write() as conn:
                     leased = await self._apply(conn, commands, now=self.clock.now(), generic=generic)
                 break
             except MissingWindow:
-                generic = True  # record_committed recreates the pointer; retried at once
-                continue
+                # record_committed recreates the pointer: redone at once on the generic path,
+                # which never raises this (so it cannot loop and does not use up an attempt).
+                generic = True
             except _RETRIED as exc:
-                if attempt == self.config.transaction_attempts:
+                attempt += 1
+                if attempt >= self.config.transaction_attempts:
                     raise
                 log.warning("transfers.batch_retry", attempt=attempt, size=len(commands), error=str(exc)[:200])
                 await asyncio.sleep(0.005 * attempt)
