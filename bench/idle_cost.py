@@ -14,7 +14,6 @@ import argparse
 import asyncio
 import contextlib
 import os
-import secrets
 import tempfile
 import time
 from collections.abc import AsyncIterator
@@ -22,7 +21,7 @@ from pathlib import Path
 
 from bench.cpu import CpuMeter, process_tree
 from bench.procs import Server, port_in_use
-from bench.run import _hub_argv, _pg_admin_dsn, _pg_xacts
+from bench.run import _hub_argv, _pg_admin_dsn, _pg_xacts, postgres_database
 
 
 @contextlib.asynccontextmanager
@@ -30,17 +29,8 @@ async def _database(backend: str, pg_url: str, work: Path) -> AsyncIterator[str]
     if backend == "sqlite":
         yield f"sqlite+aiosqlite:///{work / 'idle.db'}"
         return
-    import asyncpg
-
-    name = f"mojahub_f_idle_{os.getpid()}_{secrets.token_hex(3)}"
-    admin = await asyncpg.connect(_pg_admin_dsn(pg_url), timeout=10)
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"{pg_url.rstrip('/')}/{name}"
-    finally:
-        with contextlib.suppress(Exception):
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
+    async with postgres_database(pg_url, prefix="mojahub_f_idle") as url:
+        yield url
 
 
 async def _backend_pids(pg_url: str, database: str) -> list[int]:

@@ -161,11 +161,11 @@ def _pg_admin_dsn(pg_url: str) -> str:
 
 
 @contextlib.asynccontextmanager
-async def postgres_database(pg_url: str) -> AsyncIterator[str]:
+async def postgres_database(pg_url: str, prefix: str = "mojahub_bench") -> AsyncIterator[str]:
     """A throwaway database, dropped (WITH FORCE) afterwards."""
     import asyncpg
 
-    name = f"mojahub_bench_{os.getpid()}_{secrets.token_hex(3)}"
+    name = f"{prefix}_{os.getpid()}_{secrets.token_hex(3)}"
     admin = await asyncpg.connect(_pg_admin_dsn(pg_url), timeout=10)
     await admin.execute(f'CREATE DATABASE "{name}"')
     try:

@@ -11,7 +11,6 @@ from types import SimpleNamespace
 from typing import Any
 
 import orjson
-import pytest
 from sqlalchemy import insert, select
 
 from mojahub.callbacks import store
@@ -133,18 +132,6 @@ async def running_dispatcher(db: Database, **overrides: Any) -> AsyncIterator[Di
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
-
-
-@pytest.fixture
-async def payer() -> AsyncIterator[DfspServer]:
-    async with DfspServer("payer") as server:
-        yield server
-
-
-@pytest.fixture
-async def payee() -> AsyncIterator[DfspServer]:
-    async with DfspServer("payee") as server:
-        yield server
 
 
 async def test_delivers_to_rendered_template_with_byte_exact_body_and_headers(

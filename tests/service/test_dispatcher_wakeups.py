@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
 
 import asyncpg
 import pytest
@@ -26,18 +25,6 @@ from tests.service.test_dispatcher import (
     wait_state,
 )
 from tests.support.dfsp import DfspServer
-
-
-@pytest.fixture
-async def payer() -> AsyncIterator[DfspServer]:
-    async with DfspServer("payer") as server:
-        yield server
-
-
-@pytest.fixture
-async def payee() -> AsyncIterator[DfspServer]:
-    async with DfspServer("payee") as server:
-        yield server
 
 
 async def _until(check: object, within: float) -> None:

@@ -5,10 +5,7 @@ them once the lease ran out. SQLite and PostgreSQL, real loopback DFSP."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-
-import pytest
 
 from mojahub.storage.engine import Database
 from mojahub.storage.outbox import DELIVERED, LeasedMessage, enqueue_leased
@@ -22,12 +19,6 @@ from tests.service.test_dispatcher import (
     wait_state,
 )
 from tests.support.dfsp import DfspServer
-
-
-@pytest.fixture
-async def payer() -> AsyncIterator[DfspServer]:
-    async with DfspServer("payer") as server:
-        yield server
 
 
 async def _put_leased(db: Database, transfer_id: str, lease_s: float) -> list[LeasedMessage]:
