@@ -75,7 +75,7 @@ _LOAD_LOCKING_POSITIONS_SQL = (
 
 
 class _Positional:
-    """Attribute access over a positional record of ``_COLUMNS``."""
+    """Attribute access over a raw record of ``_COLUMNS`` (its fields in table column order)."""
 
     __slots__ = ("_r",)
     _INDEX = {c.name: i for i, c in enumerate(transfer.columns)}
@@ -87,18 +87,6 @@ class _Positional:
         return self._r[self._INDEX[name]]
 
 
-class _Row:
-    """Attribute access over an asyncpg record (``_row_to_transfer`` reads attributes)."""
-
-    __slots__ = ("_r",)
-
-    def __init__(self, record: Any) -> None:
-        self._r = record
-
-    def __getattr__(self, name: str) -> Any:
-        return self._r[name]
-
-
 async def load(conn: AsyncConnection, ids: Iterable[str], *, for_update: bool = False) -> dict[str, Transfer]:
     """Transfers by id; ``for_update`` locks them in id order on PostgreSQL (lock order:
     transfers, then positions, then settlement)."""
@@ -108,7 +96,7 @@ async def load(conn: AsyncConnection, ids: Iterable[str], *, for_update: bool = 
     if conn.dialect.name == "postgresql":  # hot path: raw driver, one prepared statement
         pg = await driver(conn)
         rows = await pg.fetch(_LOCK_SQL if for_update else _LOAD_SQL, wanted)
-        return {r["transfer_id"]: _row_to_transfer(_Row(r)) for r in rows}
+        return {r[0]: _row_to_transfer(_Positional(r)) for r in rows}
     stmt = select(transfer).where(transfer.c.transfer_id.in_(wanted)).order_by(transfer.c.transfer_id)
     return {r.transfer_id: _row_to_transfer(r) for r in (await conn.execute(stmt)).all()}
 
