@@ -68,7 +68,6 @@ from datetime import datetime, timedelta
 
 import aiohttp
 import structlog
-from sqlalchemy.exc import SQLAlchemyError
 
 from mojahub.callbacks import metrics, store
 from mojahub.callbacks.http1 import Http1Client, InvalidRequest, InvalidURL
@@ -79,14 +78,14 @@ from mojahub.callbacks.wake import OutboxSignal, asyncpg_dsn
 from mojahub.kernel.clock import Clock
 from mojahub.kernel.errors import ErrorCode
 from mojahub.settings import Settings
-from mojahub.storage.engine import Database
+from mojahub.storage.engine import DB_ERRORS, Database
 from mojahub.storage.outbox import DELIVERED, FAILED, PENDING, LeasedMessage, OutboundMessage, enqueue
 
 log = structlog.get_logger(__name__)
 
 # Errors that mean "the database did not answer this time": the dispatcher logs them and tries
 # again at the next poll; anything else is a bug and propagates.
-_DB_ERRORS = (SQLAlchemyError, OSError, asyncio.TimeoutError)
+_DB_ERRORS: tuple[type[Exception], ...] = (*DB_ERRORS, OSError, asyncio.TimeoutError)
 _MAX_ERROR_TEXT = 1000
 _PURGE_ROUNDS_MAX = 10  # per housekeeping round: purging never hogs the database
 _KEEPALIVE_S = 30.0  # idle pooled connections are closed after this

@@ -16,7 +16,6 @@ from datetime import datetime, timedelta
 
 import structlog
 from sqlalchemy import and_, insert, select, update
-from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from mojahub.kernel.clock import Clock
@@ -26,9 +25,11 @@ from mojahub.participants import model
 from mojahub.participants.model import FundsCommand
 from mojahub.participants.service import hub_account_id, require_participant
 from mojahub.participants.tables import account, funds_transfer, ledger_account_type
-from mojahub.storage.engine import Database
+from mojahub.storage.engine import DB_ERRORS, Database
 
 log = structlog.get_logger(__name__)
+# A failed round is logged and the next one tries again.
+_ROUND_ERRORS: tuple[type[Exception], ...] = (*DB_ERRORS, OSError)
 
 
 class Outcome(enum.Enum):
@@ -202,7 +203,7 @@ async def sweep_funds_out(db: Database, clock: Clock, *, interval_s: float, batc
         try:
             async with db.write() as conn:
                 released = await expire_due_funds_out(conn, now=clock.now(), limit=batch)
-        except (SQLAlchemyError, OSError) as exc:
+        except _ROUND_ERRORS as exc:
             log.warning("funds.sweep_failed", error=str(exc))
             released = 0
         if released:

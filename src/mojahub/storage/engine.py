@@ -14,13 +14,16 @@ from typing import Any
 
 import asyncpg
 from sqlalchemy import event, text
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import StaticPool
 
 # What a retried transaction may fail with: driver errors through SQLAlchemy, and asyncpg's own
 # from the raw fast path (storage.pgbatch): unique violations, deadlocks, serialization failures.
 TRANSIENT_ERRORS: tuple[type[Exception], ...] = (DBAPIError, asyncpg.PostgresError)
+# Anything the database layer raises, through SQLAlchemy or from the raw asyncpg path: what a
+# background loop logs and survives (it tries again on its next round).
+DB_ERRORS: tuple[type[Exception], ...] = (SQLAlchemyError, asyncpg.PostgresError, asyncpg.InterfaceError)
 
 
 class Database:

@@ -14,11 +14,12 @@ import asyncio
 from collections.abc import Sequence
 
 import structlog
-from sqlalchemy.exc import SQLAlchemyError
 
-from mojahub.storage.engine import Database
+from mojahub.storage.engine import DB_ERRORS, Database
 
 log = structlog.get_logger(__name__)
+# A failed round is logged and the next one tries again.
+_ROUND_ERRORS: tuple[type[Exception], ...] = (*DB_ERRORS, OSError)
 
 
 async def vacuum(db: Database, tables: Sequence[str]) -> None:
@@ -37,5 +38,5 @@ async def vacuum_loop(db: Database, tables: Sequence[str], *, interval_s: float)
         await asyncio.sleep(interval_s)
         try:
             await vacuum(db, tables)
-        except (SQLAlchemyError, OSError) as exc:  # transient: the next round tries again
+        except _ROUND_ERRORS as exc:  # transient: the next round tries again
             log.warning("storage.vacuum_failed", tables=list(tables), error=str(exc)[:200])
