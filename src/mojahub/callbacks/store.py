@@ -244,41 +244,32 @@ async def _record_one_statement(conn: AsyncConnection, records: Sequence[Attempt
     """PostgreSQL form of ``record`` (storage.pgbatch): fenced verdicts and the attempts that are
     not kept on their message, in one statement; the ids the verdict was applied to come back."""
     batch = Batch()
-    delivered = [r.next_state == DELIVERED for r in records]
+    # The attempts once, as a plain CTE both writes read.
+    batch.with_("finished", "SELECT * FROM " + unnest(batch, [
+        ("id", "int8", [r.message.id for r in records]),
+        ("token", "timestamptz", [r.message.token for r in records]),
+        ("request_id", "text", [r.message.request_id for r in records]),
+        ("state", "text", [r.next_state for r in records]),
+        ("due_at", "timestamptz", [r.due_at for r in records]),
+        ("delivered", "bool", [r.next_state == DELIVERED for r in records]),
+        ("at", "timestamptz", [r.attempted_at for r in records]),
+        ("url", "text", [r.url for r in records]),
+        ("status", "int4", [r.status for r in records]),
+        ("latency_ms", "int4", [r.latency_ms for r in records]),
+        ("error", "text", [r.error for r in records]),
+    ]))
     batch.with_("verdicts", (
         "UPDATE outbox AS o SET state = u.state, attempts = o.attempts + 1, due_at = u.due_at, "
         "claimed_until = NULL, last_error = u.error, delivered_at = CASE WHEN u.delivered THEN u.at END, "
         "delivered_url = CASE WHEN u.delivered THEN u.url END, "
         "delivered_status = CASE WHEN u.delivered THEN u.status END, "
-        "delivered_latency_ms = CASE WHEN u.delivered THEN u.latency_ms END FROM "
-        + unnest(batch, [
-            ("id", "int8", [r.message.id for r in records]),
-            ("token", "timestamptz", [r.message.token for r in records]),
-            ("state", "text", [r.next_state for r in records]),
-            ("due_at", "timestamptz", [r.due_at for r in records]),
-            ("error", "text", [r.error for r in records]),
-            ("delivered", "bool", delivered),
-            ("at", "timestamptz", [r.attempted_at for r in records]),
-            ("url", "text", [r.url for r in records]),
-            ("status", "int4", [r.status for r in records]),
-            ("latency_ms", "int4", [r.latency_ms for r in records]),
-        ])
-        + f" WHERE o.id = u.id AND o.claimed_until = u.token AND o.state = '{PENDING}' RETURNING o.id"
+        "delivered_latency_ms = CASE WHEN u.delivered THEN u.latency_ms END FROM finished AS u "
+        f"WHERE o.id = u.id AND o.claimed_until = u.token AND o.state = '{PENDING}' RETURNING o.id"
     ))
     batch.with_("attempts", (
         "INSERT INTO callback_attempt (outbox_id, request_id, attempted_at, url, status, latency_ms, error) "
-        "SELECT u.outbox_id, u.request_id, u.attempted_at, u.url, u.status, u.latency_ms, u.error FROM "
-        + unnest(batch, [
-            ("outbox_id", "int8", [r.message.id for r in records]),
-            ("request_id", "text", [r.message.request_id for r in records]),
-            ("attempted_at", "timestamptz", [r.attempted_at for r in records]),
-            ("url", "text", [r.url for r in records]),
-            ("status", "int4", [r.status for r in records]),
-            ("latency_ms", "int4", [r.latency_ms for r in records]),
-            ("error", "text", [r.error for r in records]),
-            ("delivered", "bool", delivered),
-        ])
-        + " WHERE NOT u.delivered OR u.outbox_id NOT IN (SELECT id FROM verdicts)"
+        "SELECT u.id, u.request_id, u.at, u.url, u.status, u.latency_ms, u.error FROM finished AS u "
+        "WHERE NOT u.delivered OR u.id NOT IN (SELECT id FROM verdicts)"
     ))
     batch.output("applied", "ARRAY(SELECT id FROM verdicts)")
     applied = set((await batch.run(conn))["applied"])
