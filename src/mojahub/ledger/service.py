@@ -36,39 +36,41 @@ async def open_position(conn: AsyncConnection, account_id: int, *, value: int = 
     )
 
 
+def _read_sql(accounts: str) -> str:
+    return (f"SELECT account_id, value, reserved_value, changed_at FROM position "
+            f"WHERE account_id = ANY({accounts}) ORDER BY account_id")
+
+
 def lock_sql(accounts: str) -> str:
     """PostgreSQL: lock the positions whose ids are the array expression ``accounts``, in id
     order (rows read back with ``position_row``). For callers composing one statement."""
-    return (f"SELECT account_id, value, reserved_value, changed_at FROM position "
-            f"WHERE account_id = ANY({accounts}) ORDER BY account_id FOR UPDATE")
+    return _read_sql(accounts) + " FOR UPDATE"
 
 
 def position_row(record: Any) -> PositionRow:
+    """A position from a row of (account_id, value, reserved_value, changed_at)."""
     return PositionRow(record[0], record[1], record[2], record[3])
 
 
-_READ_SQL = ("SELECT account_id, value, reserved_value, changed_at FROM position "
-             "WHERE account_id = ANY($1::int4[]) ORDER BY account_id")
+_READ_SQL = _read_sql("$1::int4[]")
 _LOCK_SQL = lock_sql("$1::int4[]")
 
 
 async def read(
     conn: AsyncConnection, account_ids: Iterable[int], *, for_update: bool = False
 ) -> dict[int, PositionRow]:
+    """Positions by account id; ``for_update`` locks them in id order on PostgreSQL (on SQLite the
+    write transaction already holds the database lock)."""
     ids = sorted(set(account_ids))
     if not ids:
         return {}
     if conn.dialect.name == "postgresql":  # hot path: raw driver, one prepared statement
-        pg = await driver(conn)
-        sql = _LOCK_SQL if for_update else _READ_SQL
-        return {r[0]: position_row(r) for r in await pg.fetch(sql, ids)}
-    stmt = select(position).where(position.c.account_id.in_(ids)).order_by(position.c.account_id)
-    if for_update and conn.dialect.name == "postgresql":
-        stmt = stmt.with_for_update()
-    rows = (await conn.execute(stmt)).all()
-    return {
-        r.account_id: PositionRow(r.account_id, r.value, r.reserved_value, r.changed_at) for r in rows
-    }
+        rows = await (await driver(conn)).fetch(_LOCK_SQL if for_update else _READ_SQL, ids)
+    else:
+        stmt = select(position.c.account_id, position.c.value, position.c.reserved_value,
+                      position.c.changed_at).where(position.c.account_id.in_(ids)).order_by(position.c.account_id)
+        rows = (await conn.execute(stmt)).all()
+    return {r[0]: position_row(r) for r in rows}
 
 
 async def lock(conn: AsyncConnection, account_ids: Iterable[int]) -> dict[int, PositionRow]:
