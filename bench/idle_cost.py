@@ -21,7 +21,7 @@ from pathlib import Path
 
 from bench.cpu import CpuMeter, process_tree
 from bench.procs import Server, port_in_use
-from bench.run import _hub_argv, _pg_admin_dsn, _pg_xacts, postgres_database
+from bench.run import _hub_argv, _pg_backend_pids, _pg_xacts, postgres_database
 
 
 @contextlib.asynccontextmanager
@@ -31,17 +31,6 @@ async def _database(backend: str, pg_url: str, work: Path) -> AsyncIterator[str]
         return
     async with postgres_database(pg_url, prefix="mojahub_f_idle") as url:
         yield url
-
-
-async def _backend_pids(pg_url: str, database: str) -> list[int]:
-    import asyncpg
-
-    conn = await asyncpg.connect(_pg_admin_dsn(pg_url), timeout=10)
-    try:
-        rows = await conn.fetch("SELECT pid FROM pg_stat_activity WHERE datname = $1", database)
-    finally:
-        await conn.close()
-    return [int(r["pid"]) for r in rows]
 
 
 async def measure(backend: str, workers: int, seconds: float, settle_s: float, port: int, pg_url: str,
@@ -59,7 +48,7 @@ async def measure(backend: str, workers: int, seconds: float, settle_s: float, p
             hub_cpu = CpuMeter(lambda: process_tree(hub.pid))
             pg_pids: list[int] = []
             if backend == "postgres":
-                pg_pids = await _backend_pids(pg_url, dbname)
+                pg_pids = await _pg_backend_pids(pg_url, dbname)
             pg_cpu = CpuMeter(lambda: pg_pids)
             xacts0 = await _pg_xacts(pg_url, dbname) if backend == "postgres" else 0
             hub_cpu.start()
